@@ -1,0 +1,105 @@
+"""One forward pass per image: everything the class-agnostic views need.
+
+``analyze(loaded, image)`` runs the model once with attentions returned and keeps
+what the maps are computed from, so changing a rendering control (fusion, discard,
+opacity, clicked patch) re-renders without running the model again.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from PIL import Image
+
+from .preprocess import Prepared, open_image, prepare
+
+# Attentions are kept in half precision between requests: plenty for display, and a
+# ViT-B/16 analysis then takes 12·12·197·197·2 B ≈ 11 MB per session instead of 22 MB.
+STORE_DTYPE = torch.float16
+
+
+@dataclass
+class Analysis:
+    model_name: str
+    upload: Image.Image                  # the photo, upright RGB
+    seen: np.ndarray                     # (H, W, 3) uint8: what the model saw after resize / crop
+    box: tuple[float, float, float, float]  # the part of the upload that `seen` shows (upload pixels)
+    pixel_values: torch.Tensor           # (3, H, W) float32 model input (for class-specific maps)
+    grid: tuple[int, int]                # (gh, gw)
+    patch_size: int
+    prefix: int                          # tokens before the patches: [CLS], [DIST], registers
+    attentions: torch.Tensor             # (L, H, N, N) in STORE_DTYPE, N = prefix + gh·gw
+    probs: np.ndarray | None             # (K,) softmax over classes; None for backbones without a head
+    labels: dict[int, str]
+
+    @property
+    def num_layers(self) -> int:
+        return self.attentions.shape[0]
+
+    @property
+    def num_heads(self) -> int:
+        return self.attentions.shape[1]
+
+    def top(self, k: int = 5) -> list[tuple[int, str, float]]:
+        """[(class index, label, probability)] best first; [] without a classifier."""
+        if self.probs is None:
+            return []
+        idx = np.argsort(-self.probs)[:k]
+        return [(int(i), self.labels.get(int(i), str(int(i))), float(self.probs[i])) for i in idx]
+
+    def att(self) -> torch.Tensor:
+        """Attentions as float32 for the maths."""
+        return self.attentions.float()
+
+    def nbytes(self) -> int:
+        return self.attentions.numel() * self.attentions.element_size() + self.pixel_values.numel() * 4
+
+
+def prefix_names(family: str, prefix: int) -> list[str]:
+    if family == "deit" and prefix == 2:
+        return ["[CLS]", "[DIST]"]
+    return ["[CLS]"] + [f"[REG{i}]" for i in range(prefix - 1)]
+
+
+def forward(loaded, pixel_values: torch.Tensor, output_attentions: bool = True, **kw):
+    """Run the model on a (B, 3, H, W) batch; interpolate position embeddings when the
+    input size differs from the model's."""
+    model = loaded.model
+    x = pixel_values.to(loaded.device, getattr(torch, loaded.dtype))
+    if tuple(x.shape[-2:]) != tuple(loaded.input_size):
+        kw["interpolate_pos_encoding"] = True
+    if loaded.family == "vit_mae":  # attention views use every patch; the masked pass is separate
+        kw["noise"] = None
+    return model(pixel_values=x, output_attentions=output_attentions, **kw)
+
+
+def analyze_batch(loaded, images, size: tuple[int, int] | None = None) -> list[Analysis]:
+    """Analyse several images in one forward pass (a classroom burst). size: (H, W) to run
+    at instead of the model's input size (position embeddings are interpolated)."""
+    spec = loaded.spec if size is None else loaded.spec.at_size(*size)
+    uploads = [open_image(im) for im in images]
+    prepared: list[Prepared] = [prepare(u, spec) for u in uploads]
+    batch = torch.stack([p.pixel_values for p in prepared])
+    h, w = batch.shape[-2:]
+    grid = (h // loaded.patch_size, w // loaded.patch_size)
+    with torch.inference_mode():
+        out = forward(loaded, batch)
+    if not out.attentions:
+        raise RuntimeError("the model returned no attentions; load it with attn_implementation='eager'")
+    att = torch.stack(out.attentions, 1).to("cpu", STORE_DTYPE)  # (B, L, H, N, N)
+    prefix = att.shape[-1] - grid[0] * grid[1]
+    if prefix < 0:
+        raise ValueError(f"expected at least {grid[0] * grid[1]} tokens for a {grid} grid, got {att.shape[-1]}")
+    logits = getattr(out, "logits", None) if loaded.has_classifier else None
+    probs = logits.float().softmax(-1).cpu().numpy() if logits is not None else None
+    return [Analysis(model_name=loaded.name, upload=u, seen=p.seen, box=p.box, pixel_values=p.pixel_values,
+                     grid=grid, patch_size=loaded.patch_size, prefix=prefix, attentions=att[i],
+                     probs=None if probs is None else probs[i], labels=loaded.id2label)
+            for i, (u, p) in enumerate(zip(uploads, prepared))]
+
+
+def analyze(loaded, image, size: tuple[int, int] | None = None) -> Analysis:
+    """Analyse one image (path, bytes, array or PIL image)."""
+    return analyze_batch(loaded, [image], size)[0]

@@ -1,0 +1,136 @@
+"""Attention maps as pure functions: tensors in, tensors out.
+
+Shapes: L layers, H heads, N = prefix + gh·gw tokens. Inputs are attention
+probabilities (L, H, N, N) of one image (rows sum to 1). Everything is computed
+in float32 whatever dtype the model ran in.
+"""
+
+from __future__ import annotations
+
+import torch
+
+FUSIONS = ("mean", "max", "min")
+
+
+def _check(att: torch.Tensor) -> torch.Tensor:
+    if att.ndim != 4 or att.shape[-1] != att.shape[-2]:
+        raise ValueError(f"expected attentions of shape (L, H, N, N), got {tuple(att.shape)}")
+    return att.float()
+
+
+def fuse_heads(att: torch.Tensor, fusion: str = "mean") -> torch.Tensor:
+    """(L, H, N, N) -> (L, N, N) by the mean, max or min over heads."""
+    att = _check(att)
+    if fusion == "mean":
+        return att.mean(1)
+    if fusion == "max":
+        return att.amax(1)
+    if fusion == "min":
+        return att.amin(1)
+    raise ValueError(f"head fusion must be one of {FUSIONS}, got {fusion!r}")
+
+
+def discard_lowest(a: torch.Tensor, ratio: float, keep: int = 1) -> torch.Tensor:
+    """Zero the lowest `ratio` of each row's entries, never the first `keep` columns.
+
+    a: (..., N, N). The protected columns are the prefix tokens ([CLS], ...): a popular
+    implementation drops them when they fall among the lowest, which breaks rollout.
+    """
+    if not 0.0 <= ratio < 1.0:
+        raise ValueError(f"discard ratio must be in [0, 1), got {ratio}")
+    n_drop = int(ratio * (a.shape[-1] - keep))
+    if n_drop == 0:
+        return a
+    candidates = a[..., keep:]
+    idx = candidates.topk(n_drop, dim=-1, largest=False).indices + keep
+    return a.scatter(-1, idx, 0.0)
+
+
+def rollout_matrix(att: torch.Tensor, fusion: str = "mean", discard: float = 0.0,
+                   start_layer: int = 0, keep: int = 1) -> torch.Tensor:
+    """Attention rollout (Abnar & Zuidema 2020): (L, H, N, N) -> (N, N).
+
+    Per layer: fuse heads, optionally discard the lowest entries, add the residual
+    (0.5·A + 0.5·I), renormalise each row (keeping the dimension: dividing by an
+    un-kept sum divides columns instead), then multiply R = Â_L ··· Â_start.
+    """
+    fused = fuse_heads(att, fusion)[start_layer:]
+    if fused.shape[0] == 0:
+        raise ValueError(f"start_layer {start_layer} leaves no layers of {att.shape[0]}")
+    if discard:
+        fused = discard_lowest(fused, discard, keep)
+    n = fused.shape[-1]
+    eye = torch.eye(n, dtype=fused.dtype, device=fused.device)
+    a_hat = 0.5 * fused + 0.5 * eye
+    a_hat = a_hat / a_hat.sum(-1, keepdim=True)
+    result = eye
+    for layer in a_hat:
+        result = layer @ result
+    return result
+
+
+def token_map(matrix_row: torch.Tensor, prefix: int, grid: tuple[int, int]) -> torch.Tensor:
+    """A row over all N tokens -> its patch part as (gh, gw)."""
+    gh, gw = grid
+    if matrix_row.shape[-1] != prefix + gh * gw:
+        raise ValueError(f"expected {prefix} prefix + {gh}x{gw} patch tokens, got {matrix_row.shape[-1]}")
+    return matrix_row[..., prefix:].reshape(*matrix_row.shape[:-1], gh, gw)
+
+
+def rollout(att: torch.Tensor, prefix: int, grid: tuple[int, int], fusion: str = "mean",
+            discard: float = 0.0, start_layer: int = 0, query: int = 0) -> torch.Tensor:
+    """Rollout map of one query token (default [CLS]) over the patches: (gh, gw)."""
+    r = rollout_matrix(att, fusion, discard, start_layer, keep=max(prefix, 1))
+    return token_map(r[query], prefix, grid)
+
+
+def raw_maps(att: torch.Tensor, prefix: int, grid: tuple[int, int], query: int = 0) -> torch.Tensor:
+    """What one token (default [CLS]) attends to, per layer and head: (L, H, gh, gw)."""
+    return token_map(_check(att)[:, :, query], prefix, grid)
+
+
+def dino_threshold(m: torch.Tensor, mass: float) -> torch.Tensor:
+    """Boolean mask of the fewest entries of a map that hold a fraction `mass` of its total.
+
+    m: (..., gh, gw) non-negative. As in DINO's visualisation: sort descending, keep
+    tokens until the cumulative share reaches `mass`.
+    """
+    if not 0.0 < mass <= 1.0:
+        raise ValueError(f"mass must be in (0, 1], got {mass}")
+    shape = m.shape
+    flat = m.float().flatten(-2)
+    flat = flat / flat.sum(-1, keepdim=True).clamp_min(1e-12)
+    vals, idx = flat.sort(-1, descending=True)
+    cum = vals.cumsum(-1)
+    keep_sorted = (cum - vals) < mass - 1e-7  # keep an entry if the mass before it has not reached `mass`
+    mask = torch.zeros_like(flat, dtype=torch.bool).scatter(-1, idx, keep_sorted)
+    return mask.reshape(shape)
+
+
+def patch_centres(grid: tuple[int, int], patch_size: int) -> torch.Tensor:
+    """(P, 2) pixel coordinates (y, x) of the patch centres, row by row."""
+    gh, gw = grid
+    ys, xs = torch.meshgrid(torch.arange(gh), torch.arange(gw), indexing="ij")
+    return (torch.stack([ys, xs], -1).reshape(-1, 2).float() + 0.5) * patch_size
+
+
+def mean_attention_distance(att: torch.Tensor, prefix: int, grid: tuple[int, int], patch_size: int) -> torch.Tensor:
+    """ViT paper Fig. 7 (right): (L, H, N, N) -> (L, H) mean distance in pixels.
+
+    For each query patch i: Σ_j A_ij ‖p_i − p_j‖ over patch keys j, with the
+    patch-to-patch attention renormalised to sum 1 (attention to prefix tokens has
+    no position); then averaged over query patches.
+    """
+    att = _check(att)
+    centres = patch_centres(grid, patch_size)
+    dist = torch.cdist(centres, centres)                   # (P, P)
+    pp = att[:, :, prefix:, prefix:]                       # (L, H, P, P)
+    pp = pp / pp.sum(-1, keepdim=True).clamp_min(1e-12)
+    return (pp * dist).sum(-1).mean(-1)
+
+
+def normalize(m: torch.Tensor, eps: float = 1e-12) -> torch.Tensor:
+    """Scale a map to [0, 1] (min-max); a constant map becomes zeros."""
+    m = m.float()
+    lo, hi = m.min(), m.max()
+    return (m - lo) / (hi - lo).clamp_min(eps)

@@ -1,0 +1,236 @@
+"""Loading ViT-family models: offline first, eager attention, device and dtype chosen once.
+
+``load(name)`` returns a ``LoadedModel`` and caches it per process, so every request
+reuses the same weights. The default Hub model is used when the local cache (or a
+reachable Hub) has it; otherwise the model bundled under assets/models/ is used and
+``LoadedModel.reason`` says why.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BUNDLED_DIR = ROOT / "assets" / "models" / "vit-tiny-fashion-mnist"
+BUNDLED = "bundled"                      # the name the UI and CLI use for the bundled model
+DEFAULT_MODEL = "google/vit-base-patch16-224"
+
+# The model families the classroom selector offers (issue 5); any other Hub id or folder works too.
+KNOWN_MODELS = {
+    DEFAULT_MODEL: "ViT-B/16 (ImageNet-1k)",
+    "facebook/deit-tiny-patch16-224": "DeiT-Tiny",
+    "facebook/deit-base-distilled-patch16-224": "DeiT-B distilled ([CLS] + [DIST])",
+    "microsoft/beit-base-patch16-224": "BEiT-B (relative position bias)",
+    "facebook/dino-vitb16": "DINO ViT-B/16 (self-supervised)",
+    "facebook/vit-mae-base": "MAE ViT-B (masked autoencoder)",
+    BUNDLED: "vitviz ViT-Tiny, Fashion-MNIST (offline)",
+}
+
+HUB_TIMEOUT_S = 3.0
+
+
+class ModelUnavailable(RuntimeError):
+    """A model could not be loaded; the message is meant for the user."""
+
+
+@dataclass
+class LoadedModel:
+    name: str                   # what the user asked for (Hub id, folder, or "bundled")
+    model: object               # a transformers PreTrainedModel in eval mode, eager attention
+    processor: object           # its image processor
+    spec: object                # vitviz.preprocess.PreprocessSpec read from the processor
+    device: str
+    dtype: str                  # "float32" | "bfloat16" | "float16"
+    family: str                 # config.model_type: vit, deit, beit, dinov2, vit_mae, ...
+    patch_size: int
+    id2label: dict[int, str]
+    has_classifier: bool
+    source: str = "local"       # "cache", "hub", "local", "bundled"
+    reason: str = ""            # why this model (shown in the UI when it is not the one asked for)
+    cache: dict = field(default_factory=dict)  # model-only results (position-embedding similarity, filters)
+
+    @property
+    def input_size(self) -> tuple[int, int]:
+        return self.spec.input_size
+
+    def grid(self, h: int | None = None, w: int | None = None) -> tuple[int, int]:
+        """(gh, gw) for an input of h×w pixels (default: the model's input size)."""
+        h0, w0 = self.input_size
+        return (h or h0) // self.patch_size, (w or w0) // self.patch_size
+
+    def describe(self) -> str:
+        return f"{self.name} · {self.family} · {self.device} · {self.dtype}"
+
+
+# ---------------------------------------------------------------- device and dtype
+
+def pick_device(requested: str | None = None) -> str:
+    import torch
+
+    requested = (requested or os.environ.get("VITVIZ_DEVICE") or "auto").lower()
+    if requested != "auto":
+        return requested
+    if torch.cuda.is_available():
+        return "cuda"
+    if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+        return "mps"
+    return "cpu"
+
+
+def cpu_has_fast_bf16() -> bool:
+    """AMX or AVX512-BF16: there bfloat16 matmuls beat float32 (DESIGN.md, 'Precision and speed')."""
+    import torch
+
+    cpu = getattr(torch, "cpu", None)
+    checks = ("_is_amx_tile_supported", "_is_avx512_bf16_supported")
+    return any(getattr(cpu, c, lambda: False)() for c in checks)
+
+
+def pick_dtype(device: str, requested: str | None = None) -> str:
+    requested = (requested or os.environ.get("VITVIZ_DTYPE") or "auto").lower()
+    aliases = {"fp32": "float32", "bf16": "bfloat16", "fp16": "float16", "half": "float16"}
+    requested = aliases.get(requested, requested)
+    if requested != "auto":
+        if requested not in ("float32", "bfloat16", "float16"):
+            raise ValueError(f"dtype must be auto, float32, bfloat16 or float16, got {requested!r}")
+        return requested
+    if device.startswith("cuda"):
+        return "bfloat16"
+    if device == "cpu" and cpu_has_fast_bf16():
+        return "bfloat16"
+    return "float32"
+
+
+# ---------------------------------------------------------------- finding the weights
+
+def hub_reachable(timeout: float = HUB_TIMEOUT_S) -> bool:
+    """True if huggingface.co answers a TCP connect within `timeout` seconds.
+
+    Runs in a thread because DNS lookups ignore socket timeouts; a machine without
+    internet must not sit in the Hub client's retry loop for minutes.
+    """
+    from huggingface_hub import constants
+
+    if constants.HF_HUB_OFFLINE or os.environ.get("VITVIZ_OFFLINE") == "1":
+        return False
+    host = constants.ENDPOINT.split("://")[-1].split("/")[0]
+    ok = []
+
+    def probe():
+        try:
+            socket.create_connection((host, 443), timeout=timeout).close()
+            ok.append(True)
+        except OSError:
+            pass
+
+    t = threading.Thread(target=probe, daemon=True)
+    t.start()
+    t.join(timeout)
+    return bool(ok)
+
+
+def _resolve(name: str) -> tuple[str, str]:
+    """(path or id to load, source). Local folders and the bundled model need no network."""
+    if name == BUNDLED:
+        if not (BUNDLED_DIR / "config.json").exists():
+            raise ModelUnavailable(f"The bundled model is missing from {BUNDLED_DIR}; "
+                                   "train it with: python -m vitviz.train --out " + str(BUNDLED_DIR))
+        return str(BUNDLED_DIR), "bundled"
+    if Path(name).is_dir():
+        return name, "local"
+    return name, "hub"
+
+
+def _from_pretrained(loader, path: str, source: str, **kw):
+    """Cache first (no network); the Hub only if it answers quickly."""
+    if source != "hub":
+        return loader.from_pretrained(path, **kw), source
+    try:
+        return loader.from_pretrained(path, local_files_only=True, **kw), "cache"
+    except OSError:
+        pass
+    if not hub_reachable():
+        raise ModelUnavailable(f"{path} is not in the local cache and the Hugging Face Hub cannot be reached.")
+    try:
+        return loader.from_pretrained(path, **kw), "hub"
+    except OSError as exc:
+        raise ModelUnavailable(f"{path} could not be downloaded: {exc}") from exc
+
+
+def _load_uncached(name: str, device: str, dtype: str) -> LoadedModel:
+    import torch
+    import transformers
+    from transformers import AutoConfig, AutoImageProcessor
+
+    from .preprocess import spec_from_processor
+
+    transformers.logging.set_verbosity_error()  # the torchvision-fallback notice is noise for users
+    path, source = _resolve(name)
+    config, source = _from_pretrained(AutoConfig, path, source)
+    family = config.model_type
+    if family == "vit_mae":
+        loader = transformers.ViTMAEForPreTraining
+    elif getattr(config, "architectures", None) and any("ImageClassification" in a for a in config.architectures):
+        loader = transformers.AutoModelForImageClassification
+    else:  # self-supervised backbones (DINO): attention views only
+        loader = transformers.AutoModel
+    kw = {"attn_implementation": "eager", "dtype": getattr(torch, dtype)}
+    if family == "vit_mae":
+        kw["mask_ratio"] = 0.75
+    if loader is transformers.AutoModel and family == "vit":
+        kw["add_pooling_layer"] = False
+    model, _ = _from_pretrained(loader, path, source, **kw)
+    processor, _ = _from_pretrained(AutoImageProcessor, path, source)
+    model = model.to(device).eval()
+    model.requires_grad_(False)  # class-specific maps ask for gradients of attentions, not weights
+    patch = config.patch_size if isinstance(config.patch_size, int) else config.patch_size[0]
+    has_classifier = loader is transformers.AutoModelForImageClassification
+    id2label = {int(k): v for k, v in (config.id2label or {}).items()} if has_classifier else {}
+    return LoadedModel(name=name, model=model, processor=processor, spec=spec_from_processor(processor),
+                       device=device, dtype=dtype, family=family, patch_size=int(patch), id2label=id2label,
+                       has_classifier=has_classifier, source=source)
+
+
+# ---------------------------------------------------------------- the per-process cache
+
+_CACHE: "OrderedDict[tuple, LoadedModel]" = OrderedDict()
+_LOCK = threading.Lock()
+MAX_MODELS = int(os.environ.get("VITVIZ_MAX_MODELS", "3"))  # memory budget: ViT-B is ~350 MB in float32
+
+
+def load(name: str | None = None, device: str | None = None, dtype: str | None = None) -> LoadedModel:
+    """Load (once per process) a model by Hub id, folder or "bundled".
+
+    With no name: the default Hub model if it is cached or downloadable, else the
+    bundled model, with `reason` saying why. Raises ModelUnavailable with a message
+    for the user when the named model cannot be had.
+    """
+    device = pick_device(device)
+    dtype = pick_dtype(device, dtype)
+    if name is None:
+        name = os.environ.get("VITVIZ_MODEL") or DEFAULT_MODEL
+        try:
+            return load(name, device, dtype)
+        except ModelUnavailable as exc:
+            # a copy that shares the weights and caches, so the cached entry keeps no stale reason
+            return replace(load(BUNDLED, device, dtype), reason=f"{exc} Using the bundled offline model instead.")
+    key = (name, device, dtype)
+    with _LOCK:
+        if key in _CACHE:
+            _CACHE.move_to_end(key)
+            return _CACHE[key]
+        loaded = _load_uncached(name, device, dtype)
+        _CACHE[key] = loaded
+        while len(_CACHE) > MAX_MODELS:
+            _CACHE.popitem(last=False)
+        return loaded
+
+
+def clear_cache() -> None:
+    with _LOCK:
+        _CACHE.clear()

@@ -1,0 +1,199 @@
+"""Arrays -> pictures. Heatmaps are coloured with a colormap lookup table on numpy
+arrays (microseconds), not by drawing matplotlib figures (tens of milliseconds).
+
+Images are uint8 (H, W, 3) RGB arrays; maps are float arrays in [0, 1].
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image, ImageDraw, ImageFont
+
+GRID_RGB = (255, 255, 255)
+MARK_RGB = (0, 255, 255)
+
+
+@lru_cache(maxsize=16)
+def lut(cmap: str) -> np.ndarray:
+    """(256, 3) uint8 colours of a matplotlib colormap."""
+    from matplotlib import colormaps
+
+    return (colormaps[cmap](np.linspace(0, 1, 256))[:, :3] * 255).round().astype(np.uint8)
+
+
+@lru_cache(maxsize=8)
+def font(size: int = 12):
+    return ImageFont.load_default(size=size)
+
+
+def to_numpy(m) -> np.ndarray:
+    return m.detach().float().cpu().numpy() if isinstance(m, torch.Tensor) else np.asarray(m, dtype=np.float32)
+
+
+def colorize(m, cmap: str = "inferno", vmin: float | None = None, vmax: float | None = None) -> np.ndarray:
+    """(h, w) values -> (h, w, 3) uint8. Without vmin/vmax the map's own range is used."""
+    m = to_numpy(m)
+    lo = np.nanmin(m) if vmin is None else vmin
+    hi = np.nanmax(m) if vmax is None else vmax
+    scaled = (m - lo) / max(hi - lo, 1e-12)
+    idx = np.clip(np.nan_to_num(scaled) * 255 + 0.5, 0, 255).astype(np.uint8)
+    return lut(cmap)[idx]
+
+
+def upsample(m, size: tuple[int, int], smooth: bool = True) -> np.ndarray:
+    """(gh, gw) patch map -> (H, W) pixels. Bilinear with align_corners=False puts each
+    patch's value at its patch centre, so the map lines up with the image."""
+    t = torch.as_tensor(to_numpy(m))[None, None]
+    mode = "bilinear" if smooth else "nearest"
+    out = F.interpolate(t, size=size, mode=mode, **({"align_corners": False} if smooth else {}))
+    return out[0, 0].numpy()
+
+
+def blend(image: np.ndarray, colour: np.ndarray, alpha: float) -> np.ndarray:
+    return (image.astype(np.float32) * (1 - alpha) + colour.astype(np.float32) * alpha).round().astype(np.uint8)
+
+
+def overlay(image: np.ndarray, m, alpha: float = 0.5, cmap: str = "inferno", smooth: bool = True,
+            vmin: float | None = None, vmax: float | None = None) -> np.ndarray:
+    """Heatmap (gh, gw) over the image the model saw (H, W, 3)."""
+    h, w = image.shape[:2]
+    return blend(image, colorize(upsample(m, (h, w), smooth), cmap, vmin, vmax), alpha)
+
+
+def overlay_on_upload(upload: Image.Image, box, m, alpha: float = 0.5, cmap: str = "inferno",
+                      max_side: int = 640, vmin=None, vmax=None) -> np.ndarray:
+    """Heatmap over the original photo at its own aspect ratio.
+
+    box = (x0, y0, x1, y1): the part of the upload the model saw (all of it after a
+    plain resize; the centre after a crop). Outside the box the photo is dimmed: the
+    model never saw it.
+    """
+    scale = min(1.0, max_side / max(upload.size))
+    w, h = max(1, round(upload.width * scale)), max(1, round(upload.height * scale))
+    photo = np.asarray(upload.resize((w, h), Image.BILINEAR), dtype=np.uint8)
+    x0, y0, x1, y1 = (round(v * scale) for v in box)
+    x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, w), min(y1, h)
+    out = (photo * 0.35).astype(np.uint8)
+    region = photo[y0:y1, x0:x1]
+    if region.size:
+        out[y0:y1, x0:x1] = overlay(region, m, alpha, cmap, vmin=vmin, vmax=vmax)
+    return out
+
+
+def enlarge(image: np.ndarray, min_side: int = 448) -> tuple[np.ndarray, int]:
+    """Nearest-neighbour upscale by an integer factor so small inputs (28×28) stay crisp."""
+    k = max(1, int(np.ceil(min_side / max(1, min(image.shape[:2])))))
+    return (image.repeat(k, 0).repeat(k, 1) if k > 1 else image), k
+
+
+def with_colorbar(image: np.ndarray, cmap: str = "inferno", low: str = "low", high: str = "high",
+                  height: int = 14) -> np.ndarray:
+    """Append a horizontal colour bar with end labels under an image."""
+    w = image.shape[1]
+    bar = lut(cmap)[np.linspace(0, 255, w).astype(np.uint8)][None].repeat(height, 0)
+    strip = Image.new("RGB", (w, height + 16), (255, 255, 255))
+    strip.paste(Image.fromarray(bar), (0, 0))
+    d = ImageDraw.Draw(strip)
+    d.text((2, height + 1), low, fill=(0, 0, 0), font=font(12))
+    d.text((w - 2, height + 1), high, fill=(0, 0, 0), font=font(12), anchor="ra")
+    return np.concatenate([image, np.asarray(strip)], 0)
+
+
+def patch_grid(seen: np.ndarray, grid: tuple[int, int], patch_size: int, numbers: bool = True) -> np.ndarray:
+    """The image the model saw with its patch grid and patch indices (row by row)."""
+    big, k = enlarge(seen)
+    img = Image.fromarray(big)
+    d = ImageDraw.Draw(img)
+    gh, gw = grid
+    p = patch_size * k
+    for r in range(1, gh):
+        d.line([(0, r * p), (gw * p, r * p)], fill=GRID_RGB, width=1)
+    for c in range(1, gw):
+        d.line([(c * p, 0), (c * p, gh * p)], fill=GRID_RGB, width=1)
+    if numbers:
+        size = max(7, min(14, int(p * 0.38)))
+        for i in range(gh * gw):
+            r, c = divmod(i, gw)
+            d.text((c * p + 2, r * p + 1), str(i), fill=(255, 255, 0), font=font(size),
+                   stroke_width=1, stroke_fill=(0, 0, 0))
+    return np.asarray(img)
+
+
+def token_sequence(seen: np.ndarray, grid: tuple[int, int], patch_size: int, prefix_names=("[CLS]",),
+                   shown: int = 7, tile: int = 56) -> np.ndarray:
+    """The token sequence the encoder reads: prefix tokens, then patches 0, 1, 2, ... in order."""
+    gh, gw = grid
+    n = gh * gw
+    shown = min(shown, n)
+    labels = list(prefix_names) + [str(i) for i in range(shown)] + (["…", str(n - 1)] if shown < n else [])
+    width = len(labels) * (tile + 6) + 6
+    img = Image.new("RGB", (width, tile + 24), (255, 255, 255))
+    d = ImageDraw.Draw(img)
+    for j, label in enumerate(labels):
+        x = 6 + j * (tile + 6)
+        if j < len(prefix_names):
+            d.rectangle([x, 2, x + tile, tile + 2], fill=(60, 90, 200))
+            d.text((x + tile / 2, tile / 2 + 2), label, fill=(255, 255, 255), font=font(11), anchor="mm")
+            continue
+        if label == "…":
+            d.text((x + tile / 2, tile / 2 + 2), "…", fill=(0, 0, 0), font=font(20), anchor="mm")
+            continue
+        r, c = divmod(int(label), gw)
+        patch = seen[r * patch_size:(r + 1) * patch_size, c * patch_size:(c + 1) * patch_size]
+        img.paste(Image.fromarray(patch).resize((tile, tile), Image.NEAREST), (x, 2))
+        d.text((x + tile / 2, tile + 6), label, fill=(0, 0, 0), font=font(11), anchor="mt")
+    return np.asarray(img)
+
+
+def tiles(maps, ncols: int, tile: int = 64, gap: int = 3, cmap: str = "inferno", labels=None,
+          vmin: float | None = None, vmax: float | None = None, highlight: int | None = None) -> np.ndarray:
+    """Small multiples: K maps (K, gh, gw) -> one image, `ncols` per row, optional captions.
+
+    vmin/vmax None: each tile uses its own range; given: one shared colour scale.
+    """
+    maps = to_numpy(maps)
+    k, gh, gw = maps.shape
+    th = max(1, round(tile * gh / gw))
+    cap = 14 if labels is not None else 0
+    nrows = -(-k // ncols)
+    out = Image.new("RGB", (ncols * (tile + gap) + gap, nrows * (th + gap + cap) + gap), (255, 255, 255))
+    d = ImageDraw.Draw(out)
+    for i in range(k):
+        r, c = divmod(i, ncols)
+        x, y = gap + c * (tile + gap), gap + r * (th + gap + cap)
+        rgb = colorize(maps[i], cmap, vmin, vmax)
+        out.paste(Image.fromarray(rgb).resize((tile, th), Image.NEAREST), (x, y + cap))
+        if labels is not None:
+            d.text((x + 1, y), labels[i], fill=(0, 0, 0), font=font(11))
+        if highlight == i:
+            d.rectangle([x - 2, y + cap - 2, x + tile + 1, y + cap + th + 1], outline=(0, 200, 255), width=2)
+    return np.asarray(out)
+
+
+def similarity_grid(sim, grid: tuple[int, int], cmap: str = "viridis", size: int = 560,
+                    highlight: int | None = None) -> np.ndarray:
+    """ViT paper Fig. 7 (centre): tile (r, c) shows patch (r, c)'s similarity with all patches.
+
+    sim: (P, P) cosine similarities, drawn on the fixed scale [-1, 1] so models compare.
+    """
+    gh, gw = grid
+    sim = to_numpy(sim).reshape(gh * gw, gh, gw)
+    gap = 1 if gh * gw > 100 else 2
+    tile = max(4, (size - gap * (gw + 1)) // gw)
+    return tiles(sim, gw, tile=tile, gap=gap, cmap=cmap, vmin=-1.0, vmax=1.0, highlight=highlight)
+
+
+def mark_patch(image: np.ndarray, index: int, grid: tuple[int, int], colour=MARK_RGB) -> np.ndarray:
+    """Outline patch `index` (row-major over grid) on an image that shows the whole grid."""
+    gh, gw = grid
+    h, w = image.shape[:2]
+    r, c = divmod(index, gw)
+    ph, pw = h / gh, w / gw
+    img = Image.fromarray(image)
+    ImageDraw.Draw(img).rectangle([c * pw, r * ph, (c + 1) * pw - 1, (r + 1) * ph - 1], outline=colour,
+                                  width=max(2, round(min(ph, pw) / 8)))
+    return np.asarray(img)
