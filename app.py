@@ -19,40 +19,45 @@ from vitviz.preprocess import BadImage
 
 ROOT = Path(__file__).resolve().parent
 EXAMPLES = sorted(str(p) for p in (ROOT / "assets" / "examples").glob("*") if p.suffix in {".jpg", ".png"})
-I18N = gr.I18n(**i18n.STRINGS)
+# Our keys are prefixed: Gradio's own translations use plain keys such as "image".
+I18N = gr.I18n(**{lang: {f"vv_{k}": v for k, v in table.items()} for lang, table in i18n.STRINGS.items()})
+
+
+def L(key: str):
+    """A label translated in the browser."""
+    return I18N(f"vv_{key}")
 FUSIONS = ["mean", "max", "min"]
 MAX_UPLOAD = "20mb"
 SESSION_TTL_S = 3600  # cached attentions of an idle tab are dropped after an hour
 
-# A "?lang=ko" URL overrides the browser language: the frontend reads navigator.language at start,
-# so this runs before it. The language radio reloads the page with the chosen ?lang=.
-HEAD = """<script>
-const vitvizLang = new URLSearchParams(window.location.search).get("lang");
-if (vitvizLang) {
-  Object.defineProperty(navigator, "language", {get: () => vitvizLang});
-  Object.defineProperty(navigator, "languages", {get: () => [vitvizLang]});
-}
-</script>"""
-SWITCH_LANG_JS = """(lang) => { const u = new URL(window.location); u.searchParams.set("lang", lang);
-  window.location.assign(u); return lang; }"""
+# The page language: Gradio translates static labels in the browser from the browser's language.
+# Our radio switches it live through the frontend's own changeLocale (found among the loaded
+# modules), and also tells the server which language to write messages in.
+DETECT_LANG_JS = "() => ((navigator.language || 'en').toLowerCase().startsWith('ko') ? 'ko' : 'en')"
+SET_LANG_JS = """async (lang) => {
+  try {
+    const url = performance.getEntriesByType("resource").map((e) => e.name)
+      .find((n) => /\\/assets\\/core-[^/]*\\.js$/.test(n));
+    if (url) { const core = await import(url); if (core.changeLocale) core.changeLocale(lang); }
+  } catch (e) { console.warn("vitviz: could not switch the page language", e); }
+  return lang;
+}"""
 
 
-class SafeImage(gr.Image):
-    """gr.Image whose upload decoding never raises: a file PIL cannot open reaches our
-    handler as a path, and vitviz explains the problem in the user's language."""
+def tolerate_undecodable(image: gr.Image) -> gr.Image:
+    """Make an image input's decoding never raise: a file PIL cannot open reaches our handler
+    as a path, and vitviz explains the problem in the user's language. (Wrapping the instance,
+    not subclassing: Gradio would treat a subclass as a custom component with its own frontend.)"""
+    decode = image.preprocess
 
-    def preprocess(self, payload):
+    def preprocess(payload):
         try:
-            return super().preprocess(payload)
+            return decode(payload)
         except Exception:
             return getattr(payload, "path", None)
 
-
-def lang_of(request: gr.Request | None) -> str:
-    if request is None:
-        return "en"
-    lang = request.query_params.get("lang") if hasattr(request, "query_params") else None
-    return i18n.lang_of(lang or request.headers.get("accept-language", "en"))
+    image.preprocess = preprocess
+    return image
 
 
 def model_choices(default: str) -> list[tuple[str, str]]:
@@ -76,8 +81,7 @@ def create_demo(model: str | None = None, device: str | None = None, dtype: str 
     def get_model(name):
         return start if name in (None, start.name) else models.load(name, dev, dt)
 
-    def run(image, model_name, fusion, discard, alpha, start_layer, request: gr.Request):
-        lang = lang_of(request)
+    def run(image, model_name, fusion, discard, alpha, start_layer, lang="en"):
         empty = [None] * 6
         if image is None:
             return [t("err_no_image", lang), None, *empty, None]
@@ -112,68 +116,65 @@ def create_demo(model: str | None = None, device: str | None = None, dtype: str 
         except NoAbsolutePositions:
             return None
 
-    def rerender_rollout(an, fusion, discard, alpha, start_layer, request: gr.Request):
+    def rerender_rollout(an, fusion, discard, alpha, start_layer, lang):
         if an is None:
             return None, None
-        return views.rollout(an, fusion, discard, alpha, start_layer, lang_of(request))
+        return views.rollout(an, fusion, discard, alpha, start_layer, lang)
 
     with gr.Blocks(title="vitviz") as demo:
         state = gr.State(None, time_to_live=SESSION_TTL_S)
-        gr.Markdown(I18N("title"))
+        gr.Markdown(L("title"))
         with gr.Row():
-            gr.Markdown(I18N("intro"), scale=4)
-            lang_radio = gr.Radio([("English", "en"), ("한국어", "ko")], value=None, label=I18N("language"),
+            gr.Markdown(L("intro"), scale=4)
+            lang_radio = gr.Radio([("English", "en"), ("한국어", "ko")], value="en", label=L("language"),
                                   scale=1, elem_id="lang-switch")
         status = gr.Markdown(status_line(start, "en"), elem_id="status")
         with gr.Row():
             with gr.Column(scale=1):
-                image = SafeImage(type="filepath", image_mode=None, label=I18N("image"), sources=["upload", "clipboard"],
-                                  height=320, elem_id="upload")
-                model_dd = gr.Dropdown(model_choices(start.name), value=start.name, label=I18N("model"),
+                image = tolerate_undecodable(gr.Image(type="filepath", image_mode=None, label=L("image"),
+                                                      sources=["upload", "clipboard"], height=320, elem_id="upload"))
+                model_dd = gr.Dropdown(model_choices(start.name), value=start.name, label=L("model"),
                                        allow_custom_value=True, elem_id="model")
-                gr.Examples(EXAMPLES, inputs=[image], label=I18N("examples"), examples_per_page=16)
+                gr.Examples(EXAMPLES, inputs=[image], label=L("examples"), examples_per_page=16)
             with gr.Column(scale=1):
-                label = gr.Label(num_top_classes=5, label=I18N("predictions"), elem_id="predictions")
+                label = gr.Label(num_top_classes=5, label=L("predictions"), elem_id="predictions")
         with gr.Tabs():
-            with gr.Tab(I18N("tab_patches")):
+            with gr.Tab(L("tab_patches")):
                 with gr.Row():
-                    grid_img = gr.Image(label=I18N("patch_grid"), format="png", interactive=False, elem_id="patch-grid")
+                    grid_img = gr.Image(label=L("patch_grid"), format="png", interactive=False, elem_id="patch-grid")
                     with gr.Column():
-                        tokens_img = gr.Image(label=I18N("tokens"), format="png", interactive=False, elem_id="tokens")
+                        tokens_img = gr.Image(label=L("tokens"), format="png", interactive=False, elem_id="tokens")
                         shapes_md = gr.Markdown()
-            with gr.Tab(I18N("tab_rollout")):
+            with gr.Tab(L("tab_rollout")):
                 with gr.Row():
-                    fusion = gr.Radio(FUSIONS, value="mean", label=I18N("fusion"))
-                    discard = gr.Slider(0.0, 0.95, value=0.0, step=0.05, label=I18N("discard"))
-                    alpha = gr.Slider(0.0, 1.0, value=0.5, step=0.05, label=I18N("opacity"))
-                    start_layer = gr.Slider(0, 23, value=0, step=1, label=I18N("start_layer"))
+                    fusion = gr.Radio(FUSIONS, value="mean", label=L("fusion"))
+                    discard = gr.Slider(0.0, 0.95, value=0.0, step=0.05, label=L("discard"))
+                    alpha = gr.Slider(0.0, 1.0, value=0.5, step=0.05, label=L("opacity"))
+                    start_layer = gr.Slider(0, 23, value=0, step=1, label=L("start_layer"))
                 with gr.Row():
-                    ro_seen = gr.Image(label=I18N("rollout_seen"), format="png", interactive=False, elem_id="rollout-seen")
-                    ro_photo = gr.Image(label=I18N("rollout_photo"), format="png", interactive=False, elem_id="rollout-photo")
-            with gr.Tab(I18N("tab_posemb")):
-                gr.Markdown(I18N("posemb_help"))
-                posemb_img = gr.Image(label=I18N("posemb_map"), format="png", interactive=False, elem_id="posemb")
+                    ro_seen = gr.Image(label=L("rollout_seen"), format="png", interactive=False, elem_id="rollout-seen")
+                    ro_photo = gr.Image(label=L("rollout_photo"), format="png", interactive=False, elem_id="rollout-photo")
+            with gr.Tab(L("tab_posemb")):
+                gr.Markdown(L("posemb_help"))
+                posemb_img = gr.Image(label=L("posemb_map"), format="png", interactive=False, elem_id="posemb")
 
         controls = [fusion, discard, alpha, start_layer]
         outputs = [status, label, grid_img, tokens_img, shapes_md, ro_seen, ro_photo, posemb_img, state]
-        image.change(run, [image, model_dd, *controls], outputs, api_name="analyze",
+        image.change(run, [image, model_dd, *controls, lang_radio], outputs, api_name="analyze",
                      api_description="Analyse a photo: status, top-5, patch grid, tokens, shapes, rollout (input, photo), "
                                      "position-embedding similarity.")
-        model_dd.change(run, [image, model_dd, *controls], outputs, api_visibility="private")
+        model_dd.change(run, [image, model_dd, *controls, lang_radio], outputs, api_visibility="private")
         for c in controls:
-            c.change(rerender_rollout, [state, *controls], [ro_seen, ro_photo], api_visibility="private",
+            c.change(rerender_rollout, [state, *controls, lang_radio], [ro_seen, ro_photo], api_visibility="private",
                      show_progress="hidden")
-        lang_radio.change(None, [lang_radio], [lang_radio], js=SWITCH_LANG_JS)
-
-        def greet(request: gr.Request):
-            return status_line(start, lang_of(request))
-
-        demo.load(greet, None, [status], api_visibility="private")
+        lang_radio.change(None, [lang_radio], [lang_radio], js=SET_LANG_JS)
+        lang_radio.change(lambda lang: status_line(start, lang), [lang_radio], [status], api_visibility="private")
+        demo.load(None, None, [lang_radio], js=DETECT_LANG_JS)
     return demo
 
 
 def launch_kwargs() -> dict:
-    return {"i18n": I18N, "head": HEAD, "max_file_size": MAX_UPLOAD}
+    return {"i18n": I18N, "max_file_size": MAX_UPLOAD}
 
 
 def main(argv: list[str] | None = None) -> None:

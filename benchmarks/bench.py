@@ -1,0 +1,135 @@
+"""How much does seeing inside a ViT cost, compared with a bare prediction?
+
+    python benchmarks/bench.py [--repeats 10] [--threads 0]
+
+Builds the ViT-B/16 architecture with random weights (they cost the same as the real
+ones), saves it as a local folder and loads it through vitviz's own loader. Times, in
+one run, batch 1:
+
+  baseline   transformers' default path: processor + float32 forward, default (SDPA)
+             attention, no maps (what the source tutorial's code does)
+  analysis   vitviz: one forward with attentions + prediction, patch grid, token strip,
+             rollout over the input and over the photo, position-embedding similarity
+  re-render  a control change (fusion / discard / opacity): rollout redrawn from cache
+
+and prints each as a ratio to the baseline, plus peak memory (RSS).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import resource
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("VITVIZ_OFFLINE", "1")
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import torch  # noqa: E402
+from PIL import Image  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+PHOTO = ROOT / "assets" / "examples" / "cat.jpg"
+
+
+def timeit(fn, repeats: int, warmup: int = 2) -> float:
+    """Median seconds of `repeats` calls after `warmup` calls."""
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def vit_b16_folder() -> str:
+    from transformers import ViTConfig, ViTForImageClassification, ViTImageProcessor
+
+    folder = Path(tempfile.mkdtemp(prefix="vitviz-bench-")) / "vit-b16-random"
+    torch.manual_seed(0)
+    ViTForImageClassification(ViTConfig()).save_pretrained(folder)   # ViTConfig() is ViT-B/16 at 224
+    ViTImageProcessor().save_pretrained(folder)
+    return str(folder)
+
+
+def cpu_flags() -> str:
+    from vitviz.models import cpu_has_fast_bf16
+
+    amx = getattr(torch.cpu, "_is_amx_tile_supported", lambda: False)()
+    bf16 = getattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False)()
+    return (f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, "
+            f"AMX={amx}, AVX512-BF16={bf16}, fast bf16={cpu_has_fast_bf16()}")
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("--repeats", type=int, default=10)
+    p.add_argument("--threads", type=int, default=0)
+    a = p.parse_args()
+    if a.threads:
+        torch.set_num_threads(a.threads)
+
+    from transformers import AutoImageProcessor, AutoModelForImageClassification
+
+    from vitviz import models, views
+    from vitviz.analysis import analyze
+
+    folder = vit_b16_folder()
+    photo = Image.open(PHOTO).convert("RGB")
+
+    # --- baseline: the tutorial's path
+    plain = AutoModelForImageClassification.from_pretrained(folder).eval()   # default attention (SDPA)
+    proc = AutoImageProcessor.from_pretrained(folder)
+
+    def baseline():
+        with torch.inference_mode():
+            return plain(**proc(images=photo, return_tensors="pt")).logits.argmax(-1)
+
+    def full(loaded):
+        def run():
+            an = analyze(loaded, photo)
+            views.predictions(an)
+            views.patches(an, loaded.family)
+            views.rollout(an, "mean", 0.0, 0.5)
+            views.position_similarity(loaded)
+            return an
+        return run
+
+    rows = []
+    t_base = timeit(baseline, a.repeats)
+    rows.append(("baseline: processor + float32 forward, SDPA, no maps", t_base))
+    results = {}
+    for dtype in ("auto", "float32"):
+        loaded = models.load(folder, "cpu", dtype)
+        label = f"vitviz full analysis, 4 outputs ({loaded.dtype})"
+        if label in results:
+            continue
+        t = timeit(full(loaded), a.repeats)
+        results[label] = t
+        rows.append((label, t))
+        an = full(loaded)()
+        settings = iter([("max", 0.5, 0.3), ("min", 0.0, 0.7), ("mean", 0.9, 0.5)] * 1000)
+
+        def rerender():
+            fusion, discard, alpha = next(settings)
+            views.rollout(an, fusion, discard, alpha)
+
+        rows.append((f"re-render after a control change ({loaded.dtype})", timeit(rerender, a.repeats * 3)))
+
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"\nvitviz benchmark · ViT-B/16 (random weights) · batch 1 · {cpu_flags()} · torch {torch.__version__}")
+    print(f"{'what':62s} {'seconds':>9s} {'÷ baseline':>11s}")
+    for name, t in rows:
+        print(f"{name:62s} {t:9.4f} {t / t_base:10.2f}×")
+    print(f"peak RSS: {peak_mb:.0f} MB")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,78 @@
+"""Shared fixtures: tiny random ViTs saved as local folders, so every code path runs offline in seconds."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("VITVIZ_OFFLINE", "1")      # never probe the Hub from tests
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+LABELS = ["cat", "dog", "cup", "car", "tree", "boat"]
+
+
+def tiny_vit_config(image_size=32, patch_size=8, **kw):
+    from transformers import ViTConfig
+
+    return ViTConfig(image_size=image_size, patch_size=patch_size, hidden_size=32, num_hidden_layers=2,
+                     num_attention_heads=4, intermediate_size=64, num_labels=len(LABELS),
+                     id2label=dict(enumerate(LABELS)), label2id={n: i for i, n in enumerate(LABELS)}, **kw)
+
+
+def save_tiny(path, model_cls=None, config=None, processor=None, seed=0):
+    from transformers import ViTForImageClassification, ViTImageProcessor
+
+    torch.manual_seed(seed)
+    config = config or tiny_vit_config()
+    model = (model_cls or ViTForImageClassification)(config).eval()
+    model.save_pretrained(path)
+    size = config.image_size if isinstance(config.image_size, (list, tuple)) else (config.image_size,) * 2
+    processor = processor or ViTImageProcessor(size={"height": size[0], "width": size[1]},
+                                               image_mean=[0.5] * 3, image_std=[0.5] * 3)
+    processor.save_pretrained(path)
+    return str(path)
+
+
+@pytest.fixture(scope="session")
+def tiny_vit_dir(tmp_path_factory):
+    return save_tiny(tmp_path_factory.mktemp("tiny-vit"))
+
+
+@pytest.fixture(scope="session")
+def tiny_deit_dir(tmp_path_factory):
+    """A distilled DeiT: [CLS] and [DIST] prefix tokens, resize 40 then centre-crop 32."""
+    from transformers import DeiTConfig, DeiTForImageClassificationWithTeacher, DeiTImageProcessor
+
+    cfg = DeiTConfig(image_size=32, patch_size=8, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+                     intermediate_size=64, num_labels=len(LABELS), id2label=dict(enumerate(LABELS)),
+                     label2id={n: i for i, n in enumerate(LABELS)})
+    proc = DeiTImageProcessor(size={"height": 40, "width": 40}, crop_size={"height": 32, "width": 32})
+    return save_tiny(tmp_path_factory.mktemp("tiny-deit"), DeiTForImageClassificationWithTeacher, cfg, proc)
+
+
+@pytest.fixture(scope="session")
+def tiny_loaded(tiny_vit_dir):
+    from vitviz import models
+
+    return models.load(tiny_vit_dir, "cpu", "float32")
+
+
+@pytest.fixture
+def photo():
+    """A non-square RGB photo with structure (a bright square on a gradient)."""
+    rng = np.random.default_rng(0)
+    arr = np.zeros((60, 90, 3), dtype=np.uint8)
+    arr[..., 0] = np.linspace(0, 255, 90, dtype=np.uint8)[None]
+    arr[10:30, 50:80] = 255
+    arr += rng.integers(0, 10, arr.shape, dtype=np.uint8)
+    return Image.fromarray(arr)
+
+
+def random_attention(L=3, H=2, N=10, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return torch.rand(L, H, N, N, generator=g).softmax(-1)

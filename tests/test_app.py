@@ -1,0 +1,74 @@
+"""The app in-process, driven through gradio_client as a user's browser would drive it."""
+
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+
+
+@pytest.fixture(scope="module")
+def client(tiny_vit_dir):
+    gr_client = pytest.importorskip("gradio_client")
+    import app
+
+    demo = app.create_demo(tiny_vit_dir, "cpu", "float32")
+    demo.queue().launch(prevent_thread_lock=True, quiet=True, **app.launch_kwargs())
+    yield gr_client.Client(demo.local_url, verbose=False)
+    demo.close()
+
+
+def analyze(client, path, model=None, fusion="mean", discard=0.0, alpha=0.5, start=0):
+    from gradio_client import handle_file
+
+    return client.predict(handle_file(str(path)), model or client._model, fusion, discard, alpha, start,
+                          api_name="/analyze")
+
+
+@pytest.fixture(scope="module")
+def tiny_name(tiny_vit_dir, client):
+    client._model = tiny_vit_dir
+    return tiny_vit_dir
+
+
+def test_upload_shows_every_output(client, tiny_name, tmp_path):
+    path = tmp_path / "wide.png"
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (60, 120, 3), dtype=np.uint8)).save(path)
+    status, label, grid, tokens, shapes, ro_seen, ro_photo, pos = analyze(client, path)
+    assert status.startswith("Analysed with")
+    assert len(label["confidences"]) == 5
+    assert abs(sum(c["confidence"] for c in label["confidences"])) <= 1.0 + 1e-6
+    assert "4×4 = 16" in shapes
+    for img in (grid, tokens, ro_seen, ro_photo, pos):
+        assert Image.open(img).format == "PNG"
+    photo = Image.open(ro_photo)
+    assert photo.width == 120 and photo.height > 60        # the photo's aspect, plus a colour bar
+    assert Image.open(grid).size[0] == Image.open(grid).size[1]
+
+
+def test_bad_file_gets_a_message_and_the_server_keeps_serving(client, tiny_name, tmp_path):
+    bad = tmp_path / "notes.png"
+    bad.write_text("not an image")
+    out = analyze(client, bad)
+    assert "not an image" in out[0] and not out[1]          # no stale predictions
+    tiny = tmp_path / "dot.png"
+    Image.new("RGB", (1, 1)).save(tiny)
+    assert "too small" in analyze(client, tiny)[0]
+    good = tmp_path / "ok.png"
+    Image.new("RGB", (40, 40), (10, 200, 30)).save(good)
+    assert analyze(client, good)[0].startswith("Analysed")
+
+
+def test_rgba_and_grayscale_uploads_are_analysed(client, tiny_name, tmp_path):
+    for mode, colour in (("RGBA", (255, 0, 0, 128)), ("L", 90), ("P", 3)):
+        path = tmp_path / f"{mode}.png"
+        Image.new(mode, (50, 30), colour).save(path)
+        assert analyze(client, path)[0].startswith("Analysed"), mode
+
+
+def test_missing_model_is_a_message_not_a_crash(client, tiny_name, tmp_path, monkeypatch):
+    path = tmp_path / "a.png"
+    Image.new("RGB", (40, 40)).save(path)
+    status = analyze(client, path, model="no-such-org/no-such-model")[0]
+    assert "could not be loaded" in status
+    assert analyze(client, path)[0].startswith("Analysed")

@@ -1,0 +1,70 @@
+"""The real UI in headless Chromium (Debian's chromium + Python Playwright): upload, wait for
+the maps, switch the language, save a screenshot."""
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.browser
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+ROOT = Path(__file__).resolve().parent.parent
+SHOTS = Path(os.environ.get("VITVIZ_SCREENSHOTS", "/tmp/vitviz-screenshots"))
+
+
+@pytest.fixture(scope="module")
+def app_url(tiny_vit_dir):
+    import app
+
+    demo = app.create_demo(tiny_vit_dir, "cpu", "float32")
+    demo.queue().launch(prevent_thread_lock=True, quiet=True, **app.launch_kwargs())
+    yield demo.local_url
+    demo.close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not CHROMIUM:
+        pytest.skip("Debian's chromium is not installed")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
+        yield b
+        b.close()
+
+
+def image_src(page, elem_id):
+    img = page.locator(f"#{elem_id} img")
+    return img.first.get_attribute("src") if img.count() else None
+
+
+def upload(page, path):
+    page.locator("#upload input[type=file]").set_input_files(str(path))
+    page.wait_for_function("() => document.querySelector('#status').innerText.includes('Analys') || "
+                           "document.querySelector('#status').innerText.includes('분석')", timeout=60_000)
+
+
+def test_upload_shows_maps_and_korean_switch(app_url, browser):
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page = browser.new_page(viewport={"width": 1400, "height": 1200}, locale="en-US")
+    page.goto(app_url)
+    page.wait_for_selector("#upload", timeout=60_000)
+    upload(page, ROOT / "assets" / "examples" / "coffee.jpg")
+    assert "Analysed" in page.locator("#status").inner_text()
+    assert page.locator("#predictions").inner_text().strip()
+    for elem in ("patch-grid", "tokens"):
+        assert image_src(page, elem), elem
+    page.get_by_role("tab", name="Attention rollout").click()
+    page.wait_for_selector("#rollout-seen img", timeout=30_000)
+    page.wait_for_selector("#rollout-photo img", timeout=30_000)
+    page.screenshot(path=str(SHOTS / "upload-en.png"), full_page=True)
+
+    page.get_by_label("한국어").click()
+    page.wait_for_function("() => document.body.innerText.includes('사진')", timeout=30_000)
+    upload(page, ROOT / "assets" / "examples" / "cat.jpg")
+    assert "분석했습니다" in page.locator("#status").inner_text()
+    page.wait_for_selector("#rollout-seen img", timeout=30_000)
+    page.wait_for_timeout(1000)
+    page.screenshot(path=str(SHOTS / "upload-ko.png"), full_page=True)
+    page.close()
