@@ -18,10 +18,10 @@ def client(tiny_vit_dir):
     demo.close()
 
 
-def analyze(client, path, model=None, fusion="mean", discard=0.0, alpha=0.5, start=0):
+def analyze(client, path, model=None, size=None, lang="en"):
     from gradio_client import handle_file
 
-    return client.predict(handle_file(str(path)), model or client._model, fusion, discard, alpha, start,
+    return client.predict(handle_file(str(path)), model or client._model, size or "32x32", lang,
                           api_name="/analyze")
 
 

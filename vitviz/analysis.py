@@ -7,7 +7,7 @@ opacity, clicked patch) re-renders without running the model again.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -33,6 +33,7 @@ class Analysis:
     attentions: torch.Tensor             # (L, H, N, N) in STORE_DTYPE, N = prefix + gh·gw
     probs: np.ndarray | None             # (K,) softmax over classes; None for backbones without a head
     labels: dict[int, str]
+    extras: dict = field(default_factory=dict)   # per-image results worth keeping (class maps by target)
 
     @property
     def num_layers(self) -> int:

@@ -57,16 +57,42 @@ def rollout_matrix(att: torch.Tensor, fusion: str = "mean", discard: float = 0.0
     fused = fuse_heads(att, fusion)[start_layer:]
     if fused.shape[0] == 0:
         raise ValueError(f"start_layer {start_layer} leaves no layers of {att.shape[0]}")
+    return rollout_fused(fused, discard, keep)
+
+
+def rollout_fused(fused: torch.Tensor, discard: float = 0.0, keep: int = 1) -> torch.Tensor:
+    """Rollout of per-layer matrices that are already head-fused: (L, N, N) -> (N, N)."""
+    fused = fused.float()
     if discard:
         fused = discard_lowest(fused, discard, keep)
     n = fused.shape[-1]
     eye = torch.eye(n, dtype=fused.dtype, device=fused.device)
     a_hat = 0.5 * fused + 0.5 * eye
-    a_hat = a_hat / a_hat.sum(-1, keepdim=True)
+    a_hat = a_hat / a_hat.sum(-1, keepdim=True).clamp_min(1e-12)
     result = eye
     for layer in a_hat:
         result = layer @ result
     return result
+
+
+def chefer_relevance(att: torch.Tensor, grads: torch.Tensor) -> torch.Tensor:
+    """Chefer et al., ICCV 2021 ("generic attention-model explainability"), (L, H, N, N) x2 -> (N, N).
+
+    R = I; for each block: Ā = mean_h((∂y_c/∂A ⊙ A)⁺); R ← R + Ā·R.
+    """
+    att, grads = _check(att), _check(grads)
+    n = att.shape[-1]
+    r = torch.eye(n, dtype=att.dtype, device=att.device)
+    for a, g in zip(att, grads):
+        a_bar = (g * a).clamp_min(0).mean(0)
+        r = r + a_bar @ r
+    return r
+
+
+def grad_rollout_matrix(att: torch.Tensor, grads: torch.Tensor, discard: float = 0.0, keep: int = 1) -> torch.Tensor:
+    """Gradient-weighted rollout: rollout of mean_h((A ⊙ ∂y_c/∂A)⁺) per layer, (L, H, N, N) x2 -> (N, N)."""
+    fused = (_check(att) * _check(grads)).clamp_min(0).mean(1)
+    return rollout_fused(fused, discard, keep)
 
 
 def token_map(matrix_row: torch.Tensor, prefix: int, grid: tuple[int, int]) -> torch.Tensor:

@@ -15,6 +15,8 @@ from PIL import Image, ImageDraw, ImageFont
 
 GRID_RGB = (255, 255, 255)
 MARK_RGB = (0, 255, 255)
+TILE_GAP = 3      # pixels between small multiples
+CAPTION_H = 14    # pixels above a tile for its caption
 
 
 @lru_cache(maxsize=16)
@@ -149,7 +151,7 @@ def token_sequence(seen: np.ndarray, grid: tuple[int, int], patch_size: int, pre
     return np.asarray(img)
 
 
-def tiles(maps, ncols: int, tile: int = 64, gap: int = 3, cmap: str = "inferno", labels=None,
+def tiles(maps, ncols: int, tile: int = 64, gap: int = TILE_GAP, cmap: str = "inferno", labels=None,
           vmin: float | None = None, vmax: float | None = None, highlight: int | None = None) -> np.ndarray:
     """Small multiples: K maps (K, gh, gw) -> one image, `ncols` per row, optional captions.
 
@@ -158,7 +160,7 @@ def tiles(maps, ncols: int, tile: int = 64, gap: int = 3, cmap: str = "inferno",
     maps = to_numpy(maps)
     k, gh, gw = maps.shape
     th = max(1, round(tile * gh / gw))
-    cap = 14 if labels is not None else 0
+    cap = CAPTION_H if labels is not None else 0
     nrows = -(-k // ncols)
     out = Image.new("RGB", (ncols * (tile + gap) + gap, nrows * (th + gap + cap) + gap), (255, 255, 255))
     d = ImageDraw.Draw(out)
@@ -196,4 +198,83 @@ def mark_patch(image: np.ndarray, index: int, grid: tuple[int, int], colour=MARK
     img = Image.fromarray(image)
     ImageDraw.Draw(img).rectangle([c * pw, r * ph, (c + 1) * pw - 1, (r + 1) * ph - 1], outline=colour,
                                   width=max(2, round(min(ph, pw) / 8)))
+    return np.asarray(img)
+
+
+def rgb_tiles(patches: np.ndarray, ncols: int, tile: int = 64, gap: int = 3) -> np.ndarray:
+    """(K, P, P, 3) floats in [0, 1] -> one image of enlarged RGB patches."""
+    k = len(patches)
+    nrows = -(-k // ncols)
+    out = Image.new("RGB", (ncols * (tile + gap) + gap, nrows * (tile + gap) + gap), (255, 255, 255))
+    for i, p in enumerate(patches):
+        r, c = divmod(i, ncols)
+        img = Image.fromarray((np.clip(p, 0, 1) * 255).round().astype(np.uint8)).resize((tile, tile), Image.NEAREST)
+        out.paste(img, (gap + c * (tile + gap), gap + r * (tile + gap)))
+    return np.asarray(out)
+
+
+def figure_to_array(fig) -> np.ndarray:
+    fig.canvas.draw()
+    arr = np.asarray(fig.canvas.buffer_rgba())[..., :3].copy()
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
+    return arr
+
+
+def _figure(size=(6.4, 4.0)):
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    return plt.subplots(figsize=size, dpi=100)
+
+
+def scatter_figure(values: np.ndarray, reference: float, xlabel: str, ylabel: str, ref_label: str) -> np.ndarray:
+    """(L, H) values: one dot per head at x = layer (ViT paper Fig. 7 right), with a reference line."""
+    fig, ax = _figure()
+    n_layers, n_heads = values.shape
+    cmap = lut("tab10") if n_heads <= 10 else lut("viridis")
+    for h in range(n_heads):
+        colour = cmap[int(h * (len(cmap) - 1) / max(1, n_heads - 1))] / 255
+        ax.scatter(np.arange(n_layers), values[:, h], s=18, color=colour, label=f"head {h}" if n_heads <= 12 else None)
+    ax.axhline(reference, color="grey", ls="--", lw=1)
+    ax.text(0, reference, ref_label, va="bottom", fontsize=8, color="grey")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_ylim(0, reference * 1.05)
+    ax.set_xticks(range(n_layers))
+    if n_heads <= 12:
+        ax.legend(fontsize=7, ncol=2, loc="lower right")
+    fig.tight_layout()
+    return figure_to_array(fig)
+
+
+def curves_figure(x, curves: dict, xlabel: str, ylabel: str) -> np.ndarray:
+    """Perturbation curves: name -> (positive, negative); positive solid, negative dashed."""
+    fig, ax = _figure((7.2, 4.2))
+    colours = lut("tab10")
+    for i, (name, (pos, neg)) in enumerate(curves.items()):
+        c = colours[int((i % 10) * 255 / 9)] / 255
+        ax.plot(x, pos, "-o", ms=3, color=c, label=f"{name}: most relevant removed first")
+        ax.plot(x, neg, "--", color=c, label=f"{name}: least relevant first")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_ylim(0, 1.02)
+    ax.legend(fontsize=6, loc="center left", bbox_to_anchor=(1.0, 0.5))
+    fig.tight_layout()
+    return figure_to_array(fig)
+
+
+def matrix_image(m, cmap: str = "coolwarm", symmetric: bool = False, max_side: int = 480) -> np.ndarray:
+    """A (rows, cols) matrix as a picture, each entry at least one pixel, rows top to bottom."""
+    m = to_numpy(m)
+    lim = float(np.abs(m).max()) or 1.0
+    rgb = colorize(m, cmap, -lim if symmetric else None, lim if symmetric else None)
+    h, w = m.shape
+    k = max(1, min(max_side // max(h, w), 8))
+    img = Image.fromarray(rgb).resize((w * k, h * k), Image.NEAREST)
+    if max(img.size) > max_side:
+        img.thumbnail((max_side, max_side), Image.NEAREST)
     return np.asarray(img)

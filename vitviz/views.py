@@ -14,6 +14,8 @@ from .analysis import Analysis, prefix_names
 from .i18n import t
 
 CMAP = "inferno"
+OVERVIEW_TILE = 56  # pixels per tile of the layers × heads overview
+DINO_MASS = 0.6   # DINO's visualisations keep the tokens holding 60% of the attention mass
 
 
 def predictions(an: Analysis, k: int = 5) -> dict[str, float]:
@@ -75,3 +77,233 @@ def _model_grid(loaded) -> tuple[int, int]:
     from .posemb import position_embeddings
 
     return position_embeddings(loaded.model)[1]
+
+
+# ---------------------------------------------------------------- raw attention (issue 4)
+
+def raw_attention(an: Analysis, layer: int, head: int | str, shared_scale: bool, alpha: float,
+                  lang: str = "en", query: int = 0):
+    """(layers × heads small multiples, the selected map over the input and photo, head mean per layer).
+
+    head: an index or "mean". shared_scale: one colour scale for all tiles so maps compare.
+    """
+    maps = A.raw_maps(an.att(), an.prefix, an.grid, query)          # (L, H, gh, gw)
+    n_layers, n_heads = maps.shape[:2]
+    layer = int(min(max(layer, 0), n_layers - 1))
+    vmin, vmax = (0.0, float(maps.max())) if shared_scale else (None, None)
+    labels = [f"L{i} H{j}" for i in range(n_layers) for j in range(n_heads)]
+    chosen = maps[layer].mean(0) if head == "mean" else maps[layer, int(head) % n_heads]
+    pick = None if head == "mean" else layer * n_heads + int(head) % n_heads
+    grid = R.tiles(maps.reshape(-1, *an.grid), n_heads, tile=OVERVIEW_TILE, labels=labels, vmin=vmin, vmax=vmax,
+                   cmap=CMAP, highlight=pick)
+    means = R.tiles(maps.mean(1), n_layers, tile=56, labels=[f"L{i}" for i in range(n_layers)],
+                    vmin=vmin, vmax=vmax, cmap=CMAP)
+    m = chosen.numpy() / max(float(maps.max()), 1e-12) if shared_scale else A.normalize(chosen).numpy()
+    on_seen, on_photo = heat_pair(an, m, alpha, lang)
+    return grid, on_seen, on_photo, means
+
+
+def overview_cell(an: Analysis, x: float, y: float) -> tuple[int, int]:
+    """(layer, head) of the tile under pixel (x, y) of the layers × heads overview."""
+    tile, gap, cap = OVERVIEW_TILE, R.TILE_GAP, R.CAPTION_H
+    th = max(1, round(tile * an.grid[0] / an.grid[1]))
+    head = int(min(max((x - gap) // (tile + gap), 0), an.num_heads - 1))
+    layer = int(min(max((y - gap) // (th + gap + cap), 0), an.num_layers - 1))
+    return layer, head
+
+
+# ---------------------------------------------------------------- class-specific (issue 4)
+
+def class_choices(an: Analysis, k: int = 5) -> list[tuple[str, int]]:
+    return [(f"{label} ({p:.1%})", i) for i, label, p in an.top(k)]
+
+
+def class_relevance(loaded, an: Analysis, target: int | None, method: str) -> np.ndarray:
+    """(gh, gw) class-specific map in [0, 1], cached per (target, method) on the Analysis."""
+    from .explain import class_map
+
+    target = an.top(1)[0][0] if target is None else int(target)
+    key = ("class", target, method)
+    if key not in an.extras:
+        an.extras = {k: v for k, v in an.extras.items() if k[0] != "class"} | {
+            key: A.normalize(class_map(loaded, an, target, method)).numpy()}
+    return an.extras[key]
+
+
+def class_specific(loaded, an: Analysis, target: int | None, method: str, alpha: float, lang: str = "en"):
+    return heat_pair(an, class_relevance(loaded, an, target, method), alpha, lang)
+
+
+# ---------------------------------------------------------------- DINO heads (issue 4)
+
+def dino_heads(an: Analysis, mass: float, alpha: float = 0.6):
+    """Last-layer [CLS] attention per head, raw and thresholded to the top `mass` share, over the input."""
+    maps = A.raw_maps(an.att()[-1:], an.prefix, an.grid)[0]        # (H, gh, gw)
+    masks = A.dino_threshold(maps, mass).float()
+    seen, _ = R.enlarge(an.seen, 112)
+    tiles = []
+    for m, k in zip(maps, masks):
+        heat = R.overlay(seen, A.normalize(m).numpy(), alpha, CMAP)
+        keep = R.upsample(k.numpy(), seen.shape[:2], smooth=False)[..., None]
+        cut = (seen * (0.25 + 0.75 * keep)).astype(np.uint8)
+        tiles.append((heat, cut))
+    heads = np.concatenate([np.concatenate(pair, 0) for pair in tiles], 1)
+    return heads
+
+
+# ---------------------------------------------------------------- attention distance (issue 4)
+
+def attention_distance_plot(an: Analysis, lang: str = "en") -> np.ndarray:
+    """ViT paper Fig. 7 (right) for this image: mean attention distance (pixels) per head and layer."""
+    dist = A.mean_attention_distance(an.att(), an.prefix, an.grid, an.patch_size).numpy()   # (L, H)
+    width = an.grid[1] * an.patch_size
+    return R.scatter_figure(dist, width, t("layer", lang), "mean attention distance (px)",
+                            f"image width = {width} px")
+
+
+# ---------------------------------------------------------------- embedding filters (issue 4)
+
+def embedding_filters(loaded, k: int = 28) -> np.ndarray:
+    from .explain import embedding_filters as filters
+
+    key = ("filters", k)
+    if key not in loaded.cache:
+        f = filters(loaded.model, k)                                  # (k, P, P, 3)
+        loaded.cache[key] = R.rgb_tiles(f, ncols=7, tile=64)
+    return loaded.cache[key]
+
+
+# ---------------------------------------------------------------- faithfulness (issue 4)
+
+def faithfulness(loaded, an: Analysis, methods: dict[str, np.ndarray], lang: str = "en"):
+    """Deletion / negative-perturbation curves of several maps on this image: (plot, markdown table)."""
+    from .explain import FRACTIONS, faithfulness as measure
+
+    res = measure(loaded, an, methods)
+    rows = ["| map | positive AUC ↓ | negative AUC ↑ |", "|---|---|---|"]
+    rows += [f"| {n} | {100 * r['auc_pos']:.1f} | {100 * r['auc_neg']:.1f} |" for n, r in res.items()]
+    plot = R.curves_figure(FRACTIONS, {n: (r["positive"], r["negative"]) for n, r in res.items()},
+                           "share of pixels removed", "probability of the predicted class")
+    return plot, "\n".join(rows)
+
+
+def standard_maps(loaded, an: Analysis) -> dict[str, np.ndarray]:
+    """Every map the evaluation compares, for the predicted class: name -> (gh, gw)."""
+    from .explain import random_map
+
+    att = an.att()
+    maps = {"raw attention (last layer)": A.raw_maps(att[-1:], an.prefix, an.grid)[0].mean(0).numpy()}
+    for fusion in A.FUSIONS:
+        maps[f"rollout ({fusion})"] = A.rollout(att, an.prefix, an.grid, fusion).numpy()
+    if loaded.has_classifier:
+        maps["Chefer generic"] = class_relevance(loaded, an, None, "chefer")
+        maps["gradient rollout"] = class_relevance(loaded, an, None, "grad_rollout")
+    last = A.raw_maps(att[-1:], an.prefix, an.grid)[0]                      # (H, gh, gw)
+    maps["DINO head mean"] = A.dino_threshold(last, DINO_MASS).float().mean(0).numpy()
+    maps["random"] = random_map(an.grid)
+    return maps
+
+
+# ---------------------------------------------------------------- click a patch (issue 5)
+
+CLICK_SIDE = 448   # the clickable input is shown at least this large
+
+
+def click_canvas(an: Analysis, query: int | None = None) -> np.ndarray:
+    """The model's input, enlarged, with its patch grid (and the clicked patch marked)."""
+    img = R.patch_grid(an.seen, an.grid, an.patch_size, numbers=False)
+    return R.mark_patch(img, query, an.grid) if query is not None else img
+
+
+def patch_at(an: Analysis, x: float, y: float, canvas_hw: tuple[int, int]) -> int:
+    """Patch index under pixel (x, y) of the click canvas (row-major over the grid)."""
+    h, w = canvas_hw
+    gh, gw = an.grid
+    r = int(min(max(y, 0) * gh / h, gh - 1))
+    c = int(min(max(x, 0) * gw / w, gw - 1))
+    return r * gw + c
+
+
+def query_maps(loaded, an: Analysis, patch: int, layer: int, head: int | str, alpha: float):
+    """Where patch `patch` looks: (its attention at layer/head, the head mean at that layer, rollout
+    from it, its position-embedding similarity) as overlays on the input, the patch marked."""
+    token = an.prefix + patch
+    att = an.att()
+    layer = int(min(max(layer, 0), an.num_layers - 1))
+    maps = A.raw_maps(att[layer:layer + 1], an.prefix, an.grid, token)[0]          # (H, gh, gw)
+    one = maps.mean(0) if head == "mean" else maps[int(head) % an.num_heads]
+    out = [A.normalize(one).numpy(), A.normalize(maps.mean(0)).numpy(),
+           A.normalize(A.rollout(att, an.prefix, an.grid, query=token)).numpy()]
+    sim = patch_similarity(loaded, an.grid)
+    out.append(None if sim is None else (sim[patch].reshape(an.grid).numpy() + 1) / 2)   # cosine -1..1 -> 0..1
+    seen, _ = R.enlarge(an.seen, 336)
+    return [None if m is None else R.mark_patch(R.overlay(seen, m, alpha, CMAP), patch, an.grid) for m in out]
+
+
+def patch_similarity(loaded, grid: tuple[int, int]):
+    """(P, P) position-embedding cosine similarity at `grid` (interpolated if needed); None for BEiT."""
+    from .posemb import NoAbsolutePositions, similarity_tiles
+
+    key = ("posemb", tuple(grid))
+    if key not in loaded.cache:
+        try:
+            loaded.cache[key] = similarity_tiles(loaded.model, tuple(grid))
+        except NoAbsolutePositions:
+            loaded.cache[key] = (None, tuple(grid))
+    return loaded.cache[key][0]
+
+
+# ---------------------------------------------------------------- inside the ViT (issue 5)
+
+def inside_steps(loaded, an: Analysis) -> list[tuple[str, np.ndarray | None]]:
+    """The tutorial's pipeline for this photo, each step with its real tensor shape and a picture."""
+    import torch
+
+    gh, gw = an.grid
+    p, n_p = an.patch_size, gh * gw
+    n = an.prefix + n_p
+    model = loaded.model
+    emb = getattr(getattr(model, "base_model", model), "embeddings", None)
+    d = getattr(model.config, "hidden_size", None)
+    with torch.inference_mode():
+        x = an.pixel_values[None].to(loaded.device, getattr(torch, loaded.dtype))
+        proj = emb.patch_embeddings(x, **({"interpolate_pos_encoding": True}
+                                          if _accepts(emb.patch_embeddings, "interpolate_pos_encoding") else {}))
+        proj = proj[0] if isinstance(proj, tuple) else proj
+        proj = proj.float()[0].cpu()                                         # (P, D)
+    flat = torch.tensor(an.seen, dtype=torch.float32).reshape(gh, p, gw, p, 3).permute(0, 2, 1, 3, 4)
+    flat = flat.reshape(n_p, -1) / 255                                        # (P, P·P·3) pixel values
+    steps = [
+        (f"1. image `{an.seen.shape[0]}×{an.seen.shape[1]}×3`, cut into `{gh}×{gw}` patches of `{p}×{p}`",
+         R.patch_grid(an.seen, an.grid, p, numbers=n_p <= 256)),
+        (f"2. each patch flattened: `{n_p} × {p * p * 3}` (one row per patch)", R.matrix_image(flat, "gray")),
+        (f"3. linear projection to D: `{n_p} × {d}`", R.matrix_image(proj, "coolwarm", symmetric=True)),
+        (f"4. + {an.prefix} prefix token(s) ({', '.join(prefix_names(loaded.family, an.prefix))}) "
+         f"and + position embeddings: `{n} × {d}`", _posemb_matrix(loaded)),
+        (f"5. {an.num_layers} encoder blocks (LN → {an.num_heads}-head self-attention → + → LN → MLP → +); "
+         f"each attention is `{an.num_heads} × {n} × {n}`. [CLS] attention, head mean per layer:",
+         R.tiles(A.raw_maps(an.att(), an.prefix, an.grid).mean(1), min(an.num_layers, 12), tile=64,
+                 labels=[f"L{i}" for i in range(an.num_layers)], cmap=CMAP)),
+        ("6. head on the final [CLS]: " + (", ".join(f"{lab} {pr:.1%}" for _, lab, pr in an.top(5))
+                                             if an.probs is not None else "no classifier (self-supervised)"), None),
+    ]
+    return steps
+
+
+def _accepts(fn, name: str) -> bool:
+    import inspect
+
+    try:
+        return name in inspect.signature(fn.forward if hasattr(fn, "forward") else fn).parameters
+    except (TypeError, ValueError):
+        return False
+
+
+def _posemb_matrix(loaded):
+    from .posemb import NoAbsolutePositions, position_embeddings
+
+    try:
+        pos, _ = position_embeddings(loaded.model)
+    except NoAbsolutePositions:
+        return None
+    return R.matrix_image(pos, "coolwarm", symmetric=True)
