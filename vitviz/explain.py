@@ -34,16 +34,20 @@ def attention_gradients(loaded, an: Analysis, target: int) -> tuple[torch.Tensor
     return att, torch.stack([g[0] for g in grads]).float().cpu()
 
 
+def class_maps(loaded, an: Analysis, target: int) -> dict[str, torch.Tensor]:
+    """Both class-specific maps for `target` from one forward + backward: method -> (gh, gw)."""
+    att, grads = attention_gradients(loaded, an, target)
+    return {
+        "chefer": A.token_map(A.chefer_relevance(att, grads)[0], an.prefix, an.grid),
+        "grad_rollout": A.token_map(A.grad_rollout_matrix(att, grads, keep=max(an.prefix, 1))[0], an.prefix, an.grid),
+    }
+
+
 def class_map(loaded, an: Analysis, target: int, method: str = "chefer") -> torch.Tensor:
     """Relevance of each patch for class `target`: (gh, gw), not normalised."""
-    att, grads = attention_gradients(loaded, an, target)
-    if method == "chefer":
-        r = A.chefer_relevance(att, grads)
-    elif method == "grad_rollout":
-        r = A.grad_rollout_matrix(att, grads, keep=max(an.prefix, 1))
-    else:
+    if method not in CLASS_METHODS:
         raise ValueError(f"method must be one of {CLASS_METHODS}, got {method!r}")
-    return A.token_map(r[0], an.prefix, an.grid)
+    return class_maps(loaded, an, target)[method]
 
 
 def predict_probs(loaded, batch: torch.Tensor, chunk: int = 32) -> torch.Tensor:
@@ -55,9 +59,10 @@ def predict_probs(loaded, batch: torch.Tensor, chunk: int = 32) -> torch.Tensor:
     return torch.cat(outs)
 
 
-def perturbed_inputs(pixel_values: torch.Tensor, relevance, fractions=FRACTIONS) -> torch.Tensor:
-    """Chefer et al. CVPR 2021 protocol on one input (3, H, W): for each fraction, remove (set to 0
-    in normalised space) that share of pixels, most relevant first (positive) and least relevant
+def perturbed_inputs(pixel_values: torch.Tensor, relevance, fractions=FRACTIONS, fill=0.0) -> torch.Tensor:
+    """Chefer et al. CVPR 2021 protocol on one input (3, H, W): for each fraction, remove that share
+    of pixels (set them to `fill`: 0 is the data mean in normalised space, as in the paper; a
+    (3,) tensor gives a colour per channel), most relevant first (positive) and least relevant
     first (negative). Returns (2·F, 3, H, W): positive steps, then negative steps."""
     h, w = pixel_values.shape[-2:]
     rel = torch.as_tensor(np.asarray(relevance, dtype=np.float32))[None, None]
@@ -68,7 +73,8 @@ def perturbed_inputs(pixel_values: torch.Tensor, relevance, fractions=FRACTIONS)
         ranked = order if most_first else order.flip(0)
         for f in fractions:
             x = pixel_values.clone().reshape(3, -1)
-            x[:, ranked[:int(round(f * h * w))]] = 0.0
+            idx = ranked[:int(round(f * h * w))]
+            x[:, idx] = torch.as_tensor(fill, dtype=x.dtype).reshape(-1, 1).expand(3, len(idx))
             out.append(x.reshape(3, h, w))
     return torch.stack(out)
 

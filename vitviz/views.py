@@ -119,15 +119,18 @@ def class_choices(an: Analysis, k: int = 5) -> list[tuple[str, int]]:
 
 
 def class_relevance(loaded, an: Analysis, target: int | None, method: str) -> np.ndarray:
-    """(gh, gw) class-specific map in [0, 1], cached per (target, method) on the Analysis."""
-    from .explain import class_map
+    """(gh, gw) class-specific map in [0, 1]. Both methods come from one backward pass and are
+    kept on the Analysis for the latest target, so switching method costs nothing."""
+    from .explain import CLASS_METHODS, class_maps
 
+    if method not in CLASS_METHODS:
+        raise ValueError(f"method must be one of {CLASS_METHODS}, got {method!r}")
     target = an.top(1)[0][0] if target is None else int(target)
-    key = ("class", target, method)
-    if key not in an.extras:
-        an.extras = {k: v for k, v in an.extras.items() if k[0] != "class"} | {
-            key: A.normalize(class_map(loaded, an, target, method)).numpy()}
-    return an.extras[key]
+    cached = an.extras.get("class")
+    if cached is None or cached[0] != target:
+        maps = {k: A.normalize(m).numpy() for k, m in class_maps(loaded, an, target).items()}
+        an.extras["class"] = cached = (target, maps)
+    return cached[1][method]
 
 
 def class_specific(loaded, an: Analysis, target: int | None, method: str, alpha: float, lang: str = "en"):

@@ -1,0 +1,135 @@
+"""Class-specific maps, faithfulness and embedding filters."""
+
+import numpy as np
+import pytest
+import torch
+
+from vitviz import attention as A
+from vitviz import explain, models, views
+from vitviz.analysis import analyze
+
+from .conftest import random_attention
+
+
+def test_chefer_on_one_layer_with_unit_gradients():
+    att = random_attention(1, 3, 5)
+    r = A.chefer_relevance(att, torch.ones_like(att))
+    assert torch.allclose(r, torch.eye(5) + att[0].mean(0), atol=1e-6)
+
+
+def test_chefer_keeps_only_positive_gradient_times_attention():
+    att = random_attention(2, 2, 4)
+    r = A.chefer_relevance(att, -torch.ones_like(att))          # every product negative: nothing added
+    assert torch.allclose(r, torch.eye(4))
+
+
+def test_grad_rollout_with_unit_gradients_is_mean_rollout():
+    att = random_attention(3, 4, 6)
+    assert torch.allclose(A.grad_rollout_matrix(att, torch.ones_like(att)), A.rollout_matrix(att, "mean"), atol=1e-6)
+
+
+def hook_count(model) -> int:
+    """transformers registers hooks of its own (output capturing); we only check we add none."""
+    return sum(len(m._forward_hooks) + len(m._backward_hooks) + len(m._forward_pre_hooks) for m in model.modules())
+
+
+def test_regression_no_stale_gradients_between_calls(tiny_vit_dir, photo):
+    """Popular implementations keep hooks and .grad between requests, so the second map mixes
+    in the first one's gradients. Two calls in a row must equal two fresh computations."""
+    loaded = models.load(tiny_vit_dir, "cpu", "float32")
+    an = analyze(loaded, photo)
+    hooks = hook_count(loaded.model)
+    first = explain.class_maps(loaded, an, 0)
+    second = explain.class_maps(loaded, an, 3)
+    assert hook_count(loaded.model) == hooks
+    assert all(p.grad is None for p in loaded.model.parameters())
+    models.clear_cache()
+    fresh = models.load(tiny_vit_dir, "cpu", "float32")
+    an_fresh = analyze(fresh, photo)
+    for method in explain.CLASS_METHODS:
+        assert torch.allclose(second[method], explain.class_maps(fresh, an_fresh, 3)[method], atol=1e-6)
+        assert torch.allclose(first[method], explain.class_maps(fresh, an_fresh, 0)[method], atol=1e-6)
+        assert not torch.allclose(first[method], second[method])
+
+
+def test_class_map_shape_and_bad_target(tiny_loaded, photo):
+    an = analyze(tiny_loaded, photo)
+    assert explain.class_map(tiny_loaded, an, 1).shape == an.grid
+    with pytest.raises(ValueError, match="target class"):
+        explain.class_map(tiny_loaded, an, 99)
+    with pytest.raises(ValueError, match="method"):
+        explain.class_map(tiny_loaded, an, 1, "gradcam++")
+
+
+def test_class_relevance_is_cached_per_target(tiny_loaded, photo):
+    an = analyze(tiny_loaded, photo)
+    a = views.class_relevance(tiny_loaded, an, 2, "chefer")
+    assert an.extras["class"][0] == 2
+    assert views.class_relevance(tiny_loaded, an, 2, "chefer") is a
+    views.class_relevance(tiny_loaded, an, 4, "grad_rollout")
+    assert an.extras["class"][0] == 4
+
+
+def test_perturbation_removes_the_most_relevant_pixels_first():
+    x = torch.ones(3, 8, 8)
+    rel = np.zeros((2, 2), dtype=np.float32)
+    rel[1, 1] = 1.0                                             # bottom-right quarter is relevant
+    steps = explain.perturbed_inputs(x, rel, fractions=[0.0, 0.25])
+    assert torch.equal(steps[0], x)                             # 0% removed
+    assert (steps[1][:, 4:, 4:] == 0).all() and (steps[1][:, :4, :4] == 1).all()
+    assert (steps[3][:, 4:, 4:] == 1).all()                     # negative: least relevant removed first
+    assert int((steps[1] == 0).sum()) == 3 * 16
+
+
+def test_auc_of_a_constant_curve_is_its_level():
+    assert explain.auc(np.full(10, 0.7)) == pytest.approx(0.7)
+    assert explain.auc(np.linspace(1, 0, 10)) == pytest.approx(0.5)
+
+
+def test_faithfulness_curves_on_the_tiny_model(tiny_loaded, photo):
+    an = analyze(tiny_loaded, photo)
+    res = explain.faithfulness(tiny_loaded, an, {"rollout": A.rollout(an.att(), 1, an.grid).numpy(),
+                                                 "random": explain.random_map(an.grid)})
+    for r in res.values():
+        assert r["positive"].shape == (10,) and r["negative"].shape == (10,)
+        assert r["positive"][0] == pytest.approx(r["negative"][0])            # nothing removed yet
+        assert r["positive"][0] == pytest.approx(an.probs.max(), abs=1e-4)
+
+
+def test_embedding_filters_find_the_dominant_direction():
+    from transformers import ViTConfig, ViTForImageClassification
+
+    model = ViTForImageClassification(ViTConfig(image_size=16, patch_size=4, hidden_size=32, num_hidden_layers=1,
+                                                num_attention_heads=4, intermediate_size=32))
+    g = torch.Generator().manual_seed(0)
+    direction = torch.randn(3 * 4 * 4, generator=g)
+    weights = torch.randn(32, 1, generator=g) * 5 * direction[None] + 0.01 * torch.randn(32, 48, generator=g)
+    with torch.no_grad():
+        model.vit.embeddings.patch_embeddings.projection.weight.copy_(weights.reshape(32, 3, 4, 4))
+    f = explain.embedding_filters(model, k=5)
+    assert f.shape == (5, 4, 4, 3) and f.min() >= 0 and f.max() <= 1
+    first = torch.from_numpy(f[0]).permute(2, 0, 1).flatten()
+    corr = np.corrcoef(first.numpy(), direction.numpy())[0, 1]
+    assert abs(corr) > 0.99
+
+
+def test_pointing_score():
+    from vitviz.evaluate import pointing_score
+
+    mask = np.zeros((8, 8), dtype=bool)
+    mask[:, :4] = True
+    assert pointing_score(np.array([[1.0, 0.0]]), mask) > 0.7
+    assert pointing_score(np.ones((2, 2)), mask) == pytest.approx(0.5)
+
+
+def test_evaluate_runs_every_method(tiny_loaded):
+    from vitviz.evaluate import evaluate, table
+
+    rng = np.random.default_rng(0)
+    imgs = np.zeros((3, 28, 28), dtype=np.uint8)
+    imgs[:, 6:20, 8:22] = rng.integers(50, 255, (3, 14, 14))
+    res = evaluate(tiny_loaded, imgs, np.array([0, 1, 2]), batch=2, progress=False)
+    assert {"Chefer generic", "gradient rollout", "rollout (mean)", "random", "DINO head mean"} <= set(res)
+    for r in res.values():
+        assert 0 <= r["pos_auc"] <= 100 and 0 <= r["neg_auc"] <= 100 and 0 <= r["pointing"] <= 100
+    assert "| random |" in table(res, 3, "tiny", "black")
