@@ -239,6 +239,12 @@ def create_demo(model: str | None = None, device: str | None = None, dtype: str 
             out += [text, gr.update(value=img, visible=img is not None)]
         return out
 
+    def on_mae(state, lang):
+        loaded, an = cached(state)
+        if loaded.family != "vit_mae":
+            return t("mae_only", lang, model=loaded.name), None, None, None
+        return (t("mae_help", lang), *views.mae_reconstruction(loaded, an))
+
     def head_value(head):
         return "mean" if head in (None, "mean") else int(head)
 
@@ -331,6 +337,12 @@ def create_demo(model: str | None = None, device: str | None = None, dtype: str 
                 faith_btn = gr.Button(L("tab_faith"), variant="primary")
                 faith_md = gr.Markdown()
                 faith_img = out_image("faith_plot", "faith")
+            with gr.Tab("MAE", id="mae") as mae_tab:
+                mae_md = gr.Markdown(L("mae_help"))
+                with gr.Row():
+                    mae_masked = out_image("mae_masked", "mae-masked")
+                    mae_recon = out_image("mae_recon", "mae-recon")
+                    mae_pasted = out_image("mae_pasted", "mae-pasted")
             with gr.Tab(L("tab_inside"), id="inside") as inside_tab:
                 inside = []
                 for _ in range(6):
@@ -366,6 +378,7 @@ def create_demo(model: str | None = None, device: str | None = None, dtype: str 
         filt_tab.select(on_filters, [state], [filt_img], api_visibility="private")
         faith_btn.click(on_faith, [state, lang], [faith_img, faith_md], api_name="faithfulness")
         inside_tab.select(on_inside, [state], inside, api_visibility="private")
+        mae_tab.select(on_mae, [state, lang], [mae_md, mae_masked, mae_recon, mae_pasted], api_visibility="private")
 
         click_tab.select(on_click_canvas, [state], [canvas], api_visibility="private")
         state.change(on_click_canvas, [state], [canvas], api_visibility="private")

@@ -71,8 +71,11 @@ def forward(loaded, pixel_values: torch.Tensor, output_attentions: bool = True, 
     x = pixel_values.to(loaded.device, getattr(torch, loaded.dtype))
     if tuple(x.shape[-2:]) != tuple(loaded.input_size):
         kw["interpolate_pos_encoding"] = True
-    if loaded.family == "vit_mae":  # attention views use every patch; the masked pass is separate
-        kw["noise"] = None
+    if loaded.family == "vit_mae" and "noise" not in kw:
+        # Attention views need every patch in order: MAE shuffles tokens by argsort(noise) even at
+        # mask ratio 0, so give it increasing noise (identity order). The masked pass is separate.
+        n = (x.shape[-2] // loaded.patch_size) * (x.shape[-1] // loaded.patch_size)
+        kw["noise"] = torch.arange(n, dtype=torch.float32, device=x.device).expand(x.shape[0], n)
     return model(pixel_values=x, output_attentions=output_attentions, **kw)
 
 

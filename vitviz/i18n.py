@@ -37,6 +37,9 @@ STRINGS: dict[str, dict[str, str]] = {
         "query_rollout": "Rollout from the clicked patch", "query_posemb": "Position-embedding similarity of the clicked patch",
         "inside": "Step by step through the model", "resolution": "Input size (pixels; larger interpolates the position embeddings)",
         "download": "Download PNG",
+        "mae_help": "A masked autoencoder hides 75% of the patches and reconstructs them from the rest.",
+        "mae_masked": "Input with 75% of patches masked", "mae_recon": "Reconstruction",
+        "mae_pasted": "Reconstruction + visible patches",
         "low": "low", "high": "high",
         # run-time messages
         "ok": "Analysed with **{model}** on {device} ({dtype}) in {seconds:.2f} s.",
@@ -50,6 +53,7 @@ STRINGS: dict[str, dict[str, str]] = {
         "err_internal": "Something went wrong while analysing this image ({error}). The app is still running; try another photo.",
         "no_classifier": "{model} has no classifier (self-supervised): attention views only.",
         "no_posemb": "{model} has no absolute position embeddings: {reason}",
+        "mae_only": "This view needs a masked autoencoder (facebook/vit-mae-base); {model} is not one.",
     },
     "ko": {
         "title": "# vitviz — 비전 트랜스포머는 사진을 어떻게 볼까?",
@@ -80,6 +84,8 @@ STRINGS: dict[str, dict[str, str]] = {
         "query_rollout": "클릭한 패치의 롤아웃", "query_posemb": "클릭한 패치의 위치 임베딩 유사도",
         "inside": "모델 안을 한 단계씩", "resolution": "입력 크기 (픽셀, 크게 하면 위치 임베딩을 보간)",
         "download": "PNG 내려받기",
+        "mae_help": "마스크드 오토인코더는 패치의 75%를 가리고 나머지로부터 복원합니다.",
+        "mae_masked": "패치 75%를 가린 입력", "mae_recon": "복원 결과", "mae_pasted": "복원 결과 + 보이는 패치",
         "low": "낮음", "high": "높음",
         "ok": "**{model}** 모델로 {device}({dtype})에서 {seconds:.2f}초 만에 분석했습니다.",
         "active_model": "사용 중인 모델: **{model}** · {device} · {dtype}",
@@ -92,6 +98,7 @@ STRINGS: dict[str, dict[str, str]] = {
         "err_internal": "이미지를 분석하는 중에 문제가 생겼습니다({error}). 앱은 계속 동작하니 다른 사진으로 시도해 보세요.",
         "no_classifier": "{model} 모델은 분류기가 없습니다(자기 지도 학습). 어텐션 보기만 제공합니다.",
         "no_posemb": "{model} 모델에는 절대 위치 임베딩이 없습니다: {reason}",
+        "mae_only": "이 보기는 마스크드 오토인코더(facebook/vit-mae-base)가 필요합니다. {model} 모델은 해당하지 않습니다.",
     },
 }
 

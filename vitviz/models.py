@@ -181,7 +181,7 @@ def _load_uncached(name: str, device: str, dtype: str) -> LoadedModel:
         loader = transformers.AutoModel
     kw = {"attn_implementation": "eager", "dtype": getattr(torch, dtype)}
     if family == "vit_mae":
-        kw["mask_ratio"] = 0.75
+        kw["mask_ratio"] = 0.0  # attention views see every patch; views.mae_reconstruction masks on demand
     if loader is transformers.AutoModel and family == "vit":
         kw["add_pooling_layer"] = False
     model, _ = _from_pretrained(loader, path, source, **kw)

@@ -310,3 +310,39 @@ def _posemb_matrix(loaded):
     except NoAbsolutePositions:
         return None
     return R.matrix_image(pos, "coolwarm", symmetric=True)
+
+
+# ---------------------------------------------------------------- MAE (issue 5)
+
+def mae_reconstruction(loaded, an: Analysis, ratio: float = 0.75, seed: int = 0):
+    """MAE: (the input with `ratio` of its patches masked, the reconstruction, reconstruction with the
+    visible patches pasted back), each (H, W, 3) uint8 over the model's input."""
+    import torch
+
+    from .analysis import forward
+
+    if loaded.family != "vit_mae":
+        raise ValueError(f"{loaded.name} is not a masked autoencoder (family {loaded.family})")
+    gh, gw = an.grid
+    noise = torch.rand(1, gh * gw, generator=torch.Generator().manual_seed(seed))
+    cfg = loaded.model.config
+    old = cfg.mask_ratio
+    cfg.mask_ratio = ratio     # the embeddings read it at call time
+    try:
+        with torch.inference_mode():
+            out = forward(loaded, an.pixel_values[None], output_attentions=False, noise=noise)
+    finally:
+        cfg.mask_ratio = old
+    pred = out.logits.float()                                           # (1, P, p·p·3)
+    if getattr(cfg, "norm_pix_loss", False):                            # per-patch normalised targets
+        target = loaded.model.patchify(an.pixel_values[None].float())
+        pred = pred * (target.var(-1, keepdim=True) + 1e-6).sqrt() + target.mean(-1, keepdim=True)
+    recon = loaded.model.unpatchify(pred, (an.seen.shape[0], an.seen.shape[1]))[0]   # (3, H, W) normalised
+    mean = torch.tensor(loaded.spec.mean)[:, None, None]
+    std = torch.tensor(loaded.spec.std)[:, None, None]
+    rgb = ((recon.cpu() * std + mean) / loaded.spec.rescale).clamp(0, 255).permute(1, 2, 0).numpy().astype(np.uint8)
+    mask = out.mask[0].reshape(gh, gw).cpu().numpy()                   # 1 = masked
+    keep = R.upsample(1 - mask, an.seen.shape[:2], smooth=False)[..., None]
+    masked = (an.seen * keep + 127 * (1 - keep)).astype(np.uint8)
+    pasted = (an.seen * keep + rgb * (1 - keep)).astype(np.uint8)
+    return masked, rgb, pasted

@@ -1,0 +1,108 @@
+"""Other ViT families through the same path (tiny random checkpoints saved locally stand in for the
+Hub models), the command line, and the translations."""
+
+import numpy as np
+import pytest
+
+from vitviz import models, views
+from vitviz.analysis import analyze
+
+from .conftest import save_tiny
+
+KW = dict(image_size=32, patch_size=8, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+          intermediate_size=64)
+
+
+@pytest.fixture(scope="module")
+def family_dirs(tmp_path_factory):
+    from transformers import (BeitConfig, BeitForImageClassification, ViTConfig, ViTMAEConfig,
+                              ViTMAEForPreTraining, ViTModel)
+
+    root = tmp_path_factory.mktemp("families")
+    return {
+        "dino": save_tiny(root / "dino", lambda c: ViTModel(c, add_pooling_layer=False), ViTConfig(**KW)),
+        "beit": save_tiny(root / "beit", BeitForImageClassification,
+                          BeitConfig(**KW, use_absolute_position_embeddings=False, use_relative_position_bias=True)),
+        "mae": save_tiny(root / "mae", ViTMAEForPreTraining,
+                         ViTMAEConfig(**KW, decoder_hidden_size=32, decoder_num_hidden_layers=1,
+                                      decoder_num_attention_heads=4, decoder_intermediate_size=64)),
+    }
+
+
+def test_dino_backbone_gives_attention_views_without_a_classifier(family_dirs, photo):
+    loaded = models.load(family_dirs["dino"], "cpu", "float32")
+    assert not loaded.has_classifier
+    an = analyze(loaded, photo)
+    assert an.probs is None and an.top() == [] and an.grid == (4, 4)
+    assert views.dino_heads(an, 0.6).ndim == 3
+    assert "raw attention (last layer)" in views.standard_maps(loaded, an)
+
+
+def test_beit_explains_it_has_no_absolute_position_embeddings(family_dirs, photo):
+    from vitviz.posemb import NoAbsolutePositions
+
+    loaded = models.load(family_dirs["beit"], "cpu", "float32")
+    an = analyze(loaded, photo)
+    assert an.prefix == 1 and an.top(1)
+    with pytest.raises(NoAbsolutePositions):
+        views.position_similarity(loaded)
+    assert views.query_maps(loaded, an, 5, 1, "mean", 0.5)[3] is None      # no similarity overlay
+
+
+def test_mae_attention_sees_every_patch_in_order_and_reconstructs(family_dirs, photo):
+    loaded = models.load(family_dirs["mae"], "cpu", "float32")
+    an = analyze(loaded, photo)
+    assert an.grid == (4, 4) and an.attentions.shape[-1] == 17
+    again = analyze(loaded, photo)                       # no random shuffling between runs
+    assert np.allclose(an.att().numpy(), again.att().numpy())
+    masked, recon, pasted = views.mae_reconstruction(loaded, an, 0.75)
+    assert masked.shape == recon.shape == pasted.shape == an.seen.shape
+    hidden = (masked == 127).all(-1).mean()
+    assert 0.6 < hidden < 0.9                            # about 75% of the input is grey
+
+
+def test_switching_models_in_the_app_handler(tiny_vit_dir, tiny_deit_dir, family_dirs, tmp_path):
+    from gradio_client import Client, handle_file
+    from PIL import Image
+
+    import app
+
+    demo = app.create_demo(tiny_vit_dir, "cpu", "float32")
+    demo.queue().launch(prevent_thread_lock=True, quiet=True, **app.launch_kwargs())
+    try:
+        client = Client(demo.local_url, verbose=False)
+        path = tmp_path / "p.png"
+        Image.new("RGB", (64, 48), (120, 30, 200)).save(path)
+        deit = client.predict(handle_file(str(path)), tiny_deit_dir, "32x32", "ko", api_name="/analyze")
+        assert "분석했습니다" in deit[0] and "[DIST]" not in deit[4] and "2 prefix" in deit[4]
+        dino = client.predict(handle_file(str(path)), family_dirs["dino"], "32x32", "en", api_name="/analyze")
+        assert "no classifier" in dino[0]
+        big = client.predict(handle_file(str(path)), tiny_vit_dir, "48x48", "en", api_name="/analyze")
+        assert "6×6 = 36" in big[4]
+    finally:
+        demo.close()
+
+
+def test_cli_explain_writes_figures_and_skips_bad_files(tiny_vit_dir, tmp_path, photo):
+    from vitviz.__main__ import main
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    photo.save(folder / "a.png")
+    photo.rotate(90, expand=True).save(folder / "b.jpg")
+    (folder / "c.png").write_text("not an image")
+    out = tmp_path / "out"
+    assert main(["explain", str(folder), "--out", str(out), "--model", tiny_vit_dir, "--dtype", "float32"]) == 0
+    for stem in ("a", "b"):
+        names = {p.name for p in (out / stem).iterdir()}
+        assert {"rollout.png", "patch_grid.png", "class_chefer.png", "predictions.txt"} <= names
+    assert not (out / "c").exists()
+
+
+def test_every_string_has_english_and_korean():
+    from vitviz.i18n import STRINGS, lang_of, t
+
+    assert set(STRINGS["en"]) == set(STRINGS["ko"])
+    assert all(STRINGS["ko"][k].strip() for k in STRINGS["ko"])
+    assert lang_of("ko-KR,ko;q=0.9") == "ko" and lang_of("fr-FR") == "en"
+    assert "1.50" in t("ok", "en", model="m", device="cpu", dtype="float32", seconds=1.5)

@@ -1,0 +1,127 @@
+"""Command line: the app's figures for many images, and pre-fetching models for offline classrooms.
+
+    python -m vitviz explain IMAGE_OR_FOLDER... --out DIR [--model ID] [--batch 8]
+    python -m vitviz prefetch [MODEL ...]        # download into the Hugging Face cache while online
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff"}
+
+
+def expand(paths: list[str]) -> list[Path]:
+    """Files as given, folders as their images (sorted)."""
+    out = []
+    for p in map(Path, paths):
+        if p.is_dir():
+            out += sorted(f for f in p.rglob("*") if f.suffix.lower() in IMAGE_SUFFIXES)
+        else:
+            out.append(p)
+    return out
+
+
+def figures(loaded, an) -> dict:
+    """name -> (H, W, 3) uint8: the app's class-agnostic figures plus the class-specific map."""
+    from . import views
+    from .posemb import NoAbsolutePositions
+
+    grid, tokens = views.patches(an, loaded.family)
+    ro_seen, ro_photo = views.rollout(an, "mean", 0.0, 0.5)
+    raw_grid, _, _, raw_means = views.raw_attention(an, an.num_layers - 1, "mean", False, 0.5)
+    out = {"patch_grid": grid, "tokens": tokens, "rollout": ro_seen, "rollout_photo": ro_photo,
+           "raw_attention": raw_grid, "raw_attention_layer_means": raw_means,
+           "dino_heads": views.dino_heads(an, views.DINO_MASS),
+           "attention_distance": views.attention_distance_plot(an)}
+    try:
+        out["position_similarity"] = views.position_similarity(loaded, an.grid)
+    except NoAbsolutePositions:
+        pass
+    if loaded.has_classifier:
+        out["class_chefer"] = views.class_specific(loaded, an, None, "chefer", 0.5)[1]
+    return out
+
+
+def explain(argv: list[str]) -> int:
+    from PIL import Image
+
+    from . import models
+    from .analysis import analyze_batch
+    from .preprocess import BadImage
+
+    p = argparse.ArgumentParser(prog="python -m vitviz explain")
+    p.add_argument("images", nargs="+", help="image files or folders")
+    p.add_argument("--out", required=True)
+    p.add_argument("--model", default=None)
+    p.add_argument("--device", default=None)
+    p.add_argument("--dtype", default=None)
+    p.add_argument("--batch", type=int, default=8)
+    a = p.parse_args(argv)
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:
+        def tqdm(it, **_):
+            return it
+    loaded = models.load(a.model, a.device, a.dtype)
+    if loaded.reason:
+        print(loaded.reason, file=sys.stderr)
+    files = expand(a.images)
+    out = Path(a.out)
+    failed = 0
+    for start in tqdm(range(0, len(files), a.batch), desc="explaining", unit="batch"):
+        chunk = files[start:start + a.batch]
+        try:
+            results = list(zip(chunk, analyze_batch(loaded, chunk)))
+        except BadImage:                      # find the bad one(s), keep the rest
+            results = []
+            for f in chunk:
+                try:
+                    results.append((f, analyze_batch(loaded, [f])[0]))
+                except BadImage as exc:
+                    failed += 1
+                    print(f"{f}: {exc}", file=sys.stderr)
+        for f, an in results:
+            folder = out / f.stem
+            folder.mkdir(parents=True, exist_ok=True)
+            for name, img in figures(loaded, an).items():
+                Image.fromarray(img).save(folder / f"{name}.png")
+            (folder / "predictions.txt").write_text("".join(f"{lab}\t{p:.4f}\n" for _, lab, p in an.top(5)))
+    print(f"{len(files) - failed} image(s) explained with {loaded.name} into {out}/" +
+          (f"; {failed} could not be read" if failed else ""))
+    return 1 if failed == len(files) else 0
+
+
+def prefetch(argv: list[str]) -> int:
+    from . import models
+
+    p = argparse.ArgumentParser(prog="python -m vitviz prefetch")
+    p.add_argument("names", nargs="*", help="Hub ids (default: every model in the app's selector)")
+    a = p.parse_args(argv)
+    names = a.names or [n for n in models.KNOWN_MODELS if n != models.BUNDLED]
+    from huggingface_hub import snapshot_download
+
+    bad = 0
+    for name in names:
+        try:
+            path = snapshot_download(name, allow_patterns=["*.json", "*.safetensors", "*.txt"])
+            print(f"ok      {name} -> {path}")
+        except Exception as exc:  # report and go on: one missing model must not stop the others
+            bad += 1
+            print(f"FAILED  {name}: {type(exc).__name__}: {exc}")
+    return 1 if bad else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    commands = {"explain": explain, "prefetch": prefetch}
+    if not argv or argv[0] not in commands:
+        print(__doc__)
+        return 2
+    return commands[argv[0]](argv[1:])
+
+
+if __name__ == "__main__":
+    sys.exit(main())
