@@ -11,6 +11,9 @@ one run, batch 1:
   analysis   vitviz: one forward with attentions + prediction, patch grid, token strip,
              rollout over the input and over the photo, position-embedding similarity
   re-render  a control change (fusion / discard / opacity): rollout redrawn from cache
+  class map  Chefer relevance for the top class: one extra forward + backward
+  click      a patch clicked: its query maps redrawn from cache (server-side time)
+  burst      32 uploads analysed batched (8 at a time) vs one by one (throughput)
 
 and prints each as a ratio to the baseline, plus peak memory (RSS).
 """
@@ -54,7 +57,7 @@ def vit_b16_folder() -> str:
 
     folder = Path(tempfile.mkdtemp(prefix="vitviz-bench-")) / "vit-b16-random"
     torch.manual_seed(0)
-    ViTForImageClassification(ViTConfig()).save_pretrained(folder)   # ViTConfig() is ViT-B/16 at 224
+    ViTForImageClassification(ViTConfig(num_labels=1000)).save_pretrained(folder)   # ViT-B/16 at 224, ImageNet head
     ViTImageProcessor().save_pretrained(folder)
     return str(folder)
 
@@ -79,7 +82,7 @@ def main() -> None:
     from transformers import AutoImageProcessor, AutoModelForImageClassification
 
     from vitviz import models, views
-    from vitviz.analysis import analyze
+    from vitviz.analysis import analyze, analyze_batch
 
     folder = vit_b16_folder()
     photo = Image.open(PHOTO).convert("RGB")
@@ -122,6 +125,27 @@ def main() -> None:
             views.rollout(an, fusion, discard, alpha)
 
         rows.append((f"re-render after a control change ({loaded.dtype})", timeit(rerender, a.repeats * 3)))
+
+        targets = iter(range(10_000))
+
+        def class_specific():   # a new target each call, so nothing is served from the cache
+            views.class_specific(loaded, an, next(targets) % 1000, "chefer", 0.5)
+
+        rows.append((f"class-specific map, Chefer ({loaded.dtype})", timeit(class_specific, a.repeats)))
+        patches = iter(range(10_000))
+
+        def click():
+            canvas = views.click_canvas(an, 0)
+            views.patch_at(an, 100, 100, canvas.shape[:2])
+            views.query_maps(loaded, an, next(patches) % 196, 5, "mean", 0.5)
+
+        rows.append((f"click a patch: query maps redrawn ({loaded.dtype})", timeit(click, a.repeats * 3)))
+        burst = [photo] * 32
+        t_batched = timeit(lambda: [analyze_batch(loaded, burst[i:i + 8]) for i in range(0, 32, 8)], 1, warmup=1)
+        t_single = timeit(lambda: [analyze(loaded, p) for p in burst], 1, warmup=0)
+        rows.append((f"burst of 32 uploads, batched by 8, per image ({loaded.dtype})", t_batched / 32))
+        rows.append((f"burst of 32 uploads, one by one, per image ({loaded.dtype})", t_single / 32))
+        print(f"{loaded.dtype}: burst throughput batched / one-by-one = {t_single / t_batched:.2f}×", flush=True)
 
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"\nvitviz benchmark · ViT-B/16 (random weights) · batch 1 · {cpu_flags()} · torch {torch.__version__}")

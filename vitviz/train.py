@@ -154,7 +154,8 @@ def train(cfg: ScratchConfig, train_x: np.ndarray, train_y: np.ndarray,
     return result
 
 
-def save(result: TrainResult, out: str | Path, class_names: list[str], settings: TrainSettings, command: str) -> Path:
+def save(result: TrainResult, out: str | Path, class_names: list[str], settings: TrainSettings, command: str,
+         train_images: int = 0) -> Path:
     """Write the model in transformers' format plus the training record used by the model card."""
     from transformers import ViTImageProcessor
 
@@ -168,7 +169,7 @@ def save(result: TrainResult, out: str | Path, class_names: list[str], settings:
                       image_mean=[MEAN] * cfg.num_channels, image_std=[STD] * cfg.num_channels,
                       ).save_pretrained(out)
     record = {
-        "command": command, "settings": settings.__dict__, "config": cfg.to_dict(),
+        "command": command, "train_images": train_images, "settings": settings.__dict__, "config": cfg.to_dict(),
         "test_accuracy": result.test_accuracy, "seconds": result.seconds, "history": result.history,
         "confusion": result.confusion.tolist() if result.confusion is not None else None,
         "class_names": class_names, "torch": torch.__version__, "threads": torch.get_num_threads(),
@@ -227,7 +228,7 @@ def main(argv: list[str] | None = None) -> None:
     print(f"training on {len(train_x)} images, testing on {len(test_x)}; {cfg}", flush=True)
     result = train(cfg, train_x, train_y, test_x, test_y, settings)
     command = "python -m vitviz.train " + " ".join(shlex.quote(x) for x in (argv if argv is not None else sys.argv[1:]))
-    out = save(result, a.out, names, settings, command)
+    out = save(result, a.out, names, settings, command, len(train_x))
     print(f"test accuracy {result.test_accuracy:.4f} after {result.seconds / 60:.1f} min; saved to {out}")
     try:
         from .modelcard import write_model_card
