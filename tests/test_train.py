@@ -1,0 +1,135 @@
+"""Training: IDX reading, a smoke run whose loss goes down, saving in transformers' format, and the
+bundled model (loads offline, small, bfloat16 agrees with float32)."""
+
+import gzip
+import struct
+
+import numpy as np
+import pytest
+import torch
+
+from vitviz import data, models
+from vitviz.analysis import analyze
+from vitviz.scratch import ScratchConfig
+from vitviz.train import TrainSettings, save, to_input, train
+
+
+def write_idx(path, arr: np.ndarray, compress: bool):
+    header = bytes([0, 0, 0x08, arr.ndim]) + struct.pack(f">{arr.ndim}I", *arr.shape)
+    raw = header + arr.astype(np.uint8).tobytes()
+    path.write_bytes(gzip.compress(raw) if compress else raw)
+
+
+@pytest.mark.parametrize("compress", [True, False])
+def test_idx_reader_gzip_and_plain(tmp_path, compress):
+    images = np.random.default_rng(0).integers(0, 256, (5, 28, 28), dtype=np.uint8)
+    labels = np.array([3, 1, 4, 1, 5], dtype=np.uint8)
+    suffix = ".gz" if compress else ""
+    write_idx(tmp_path / f"t10k-images-idx3-ubyte{suffix}", images, compress)
+    write_idx(tmp_path / f"t10k-labels-idx1-ubyte{suffix}", labels, compress)
+    x, y = data.load_idx_split(tmp_path, "t10k")
+    assert x.shape == (5, 1, 28, 28) and np.array_equal(x[:, 0], images)
+    assert y.dtype == np.int64 and y.tolist() == [3, 1, 4, 1, 5]
+
+
+def test_idx_reader_rejects_bad_files(tmp_path):
+    (tmp_path / "bad").write_bytes(b"\x01\x02\x03\x04")
+    with pytest.raises(ValueError, match="not an IDX file"):
+        data.read_idx(tmp_path / "bad")
+    (tmp_path / "short").write_bytes(bytes([0, 0, 8, 1]) + struct.pack(">I", 10) + b"abc")
+    with pytest.raises(ValueError, match="holds 3"):
+        data.read_idx(tmp_path / "short")
+
+
+def synthetic(n=256, seed=0):
+    """Two classes a ViT must use position for: a bright blob in the top or the bottom half."""
+    rng = np.random.default_rng(seed)
+    x = rng.integers(0, 40, (n, 1, 16, 16)).astype(np.uint8)
+    y = rng.integers(0, 2, n)
+    for i in range(n):
+        r = rng.integers(0, 3) + (8 if y[i] else 0)
+        c = rng.integers(0, 8)
+        x[i, 0, r:r + 6, c:c + 8] = 250
+    return x, y.astype(np.int64)
+
+
+def tiny_cfg():
+    return ScratchConfig(image_size=16, patch_size=4, hidden_size=32, num_layers=2, num_heads=4, mlp_size=64,
+                         num_classes=2)
+
+
+def test_training_smoke_loss_goes_down_and_saves_for_the_app(tmp_path):
+    x, y = synthetic(512)
+    tx, ty = synthetic(64, seed=1)
+    s = TrainSettings(epochs=8, batch_size=32, lr=2e-3, warmup_epochs=0.5, progress=False, crop_padding=1,
+                      flip=True, seed=0)
+    result = train(tiny_cfg(), x, y, tx, ty, s)
+    losses = [h["loss"] for h in result.history]
+    assert losses[-1] < losses[0] * 0.8
+    assert result.test_accuracy > 0.8
+    assert result.confusion.sum() == 64
+
+    folder = save(result, tmp_path / "model", ["top", "bottom"], s, "python -m vitviz.train --test", len(x))
+    assert {"config.json", "model.safetensors", "preprocessor_config.json"} <= {p.name for p in folder.iterdir()}
+    loaded = models.load(str(folder), "cpu", "float32")          # the app's own loading path
+    assert loaded.id2label == {0: "top", 1: "bottom"}
+    from PIL import Image
+
+    img = Image.fromarray(tx[0, 0]).convert("RGB")
+    an = analyze(loaded, img)
+    with torch.no_grad():
+        ours = result.model.eval()(to_input(torch.from_numpy(tx[:1]), 3)).logits.softmax(-1)[0].numpy()
+    assert np.allclose(an.probs, ours, atol=1e-5)
+
+
+def test_training_is_reproducible_with_the_seed():
+    x, y = synthetic(64)
+    s = TrainSettings(epochs=1, batch_size=16, progress=False, seed=3)
+    a = train(tiny_cfg(), x, y, x[:0], y[:0], s).model.state_dict()
+    b = train(tiny_cfg(), x, y, x[:0], y[:0], s).model.state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+# ---- the bundled model ----
+
+@pytest.fixture(scope="module")
+def bundled():
+    assert (models.BUNDLED_DIR / "config.json").exists(), "the bundled model is missing from assets/models/"
+    return models.BUNDLED_DIR
+
+
+def test_bundled_model_is_small_and_loads_offline(bundled):
+    size = sum(p.stat().st_size for p in bundled.iterdir() if p.suffix in {".safetensors", ".json"})
+    assert size <= 5 * 2**20
+    loaded = models.load(models.BUNDLED, "cpu", "float32")
+    assert loaded.source == "bundled" and len(loaded.id2label) == 10
+
+
+def test_bundled_model_classifies_the_fashion_mnist_examples(bundled):
+    from pathlib import Path
+
+    loaded = models.load(models.BUNDLED, "cpu", "float32")
+    examples = sorted(Path(models.ROOT, "assets", "examples").glob("fmnist-*.png"))
+    assert len(examples) >= 5
+    names = {v.lower().replace("/", "-").replace(" ", "-"): v for v in loaded.id2label.values()}
+    hits = 0
+    for f in examples:
+        truth = f.stem[len("fmnist-"):].rsplit("-test", 1)[0]
+        hits += analyze(loaded, f).top(1)[0][1] == names[truth]
+    assert hits >= len(examples) - 1
+
+
+def test_bfloat16_and_float32_agree_on_the_bundled_model(bundled):
+    """The fast path (bfloat16) must show the same prediction and the same maps."""
+    from pathlib import Path
+
+    from vitviz import attention as A
+
+    f32 = models.load(models.BUNDLED, "cpu", "float32")
+    b16 = models.load(models.BUNDLED, "cpu", "bfloat16")
+    for f in sorted(Path(models.ROOT, "assets", "examples").glob("*"))[:8]:
+        a, b = analyze(f32, f), analyze(b16, f)
+        assert a.top(1)[0][0] == b.top(1)[0][0]
+        ra = A.rollout(a.att(), a.prefix, a.grid).flatten()
+        rb = A.rollout(b.att(), b.prefix, b.grid).flatten()
+        assert np.corrcoef(ra.numpy(), rb.numpy())[0, 1] >= 0.999
