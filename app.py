@@ -144,7 +144,7 @@ def create_demo(model: str | None = None, device: str | None = None, dtype: str 
     def render_main(result, lang):
         if len(result) == 2:                      # (message key, format values)
             key, fmt = result
-            return [t(key, lang, **fmt), None, None, None, "", None, None, None, None]
+            return [t(key, lang, **fmt), None, None, None, "", None, None, None, None] + [gr.update()] * 5
         loaded, an, seconds = result
         grid_img, tokens_img = views.patches(an, loaded.family)
         on_seen, on_photo = views.rollout(an, "mean", 0.0, 0.5, 0, lang)
@@ -155,7 +155,9 @@ def create_demo(model: str | None = None, device: str | None = None, dtype: str 
             status += "\n\n" + t("no_classifier", lang, model=loaded.name)
         hidden = getattr(loaded.model.config, "hidden_size", None)
         return [status, views.predictions(an), grid_img, tokens_img, views.shapes_text(an, hidden),
-                on_seen, on_photo, posemb_grid(loaded, an), {"model": loaded.name, "an": an}]
+                on_seen, on_photo, posemb_grid(loaded, an), {"model": loaded.name, "an": an},
+                *[gr.update(maximum=an.num_layers - 1)] * 3,
+                *[gr.update(choices=["mean"] + [str(h) for h in range(an.num_heads)])] * 2]
 
     def posemb_grid(loaded, an):
         from vitviz.posemb import NoAbsolutePositions
@@ -312,7 +314,7 @@ def create_demo(model: str | None = None, device: str | None = None, dtype: str 
                     r_grid = out_image("raw_grid", "raw-grid")
                     with gr.Column():
                         r_seen = out_image("raw_selected", "raw-seen")
-                        r_photo = out_image("rollout_photo", "raw-photo")
+                        r_photo = out_image("on_photo", "raw-photo")
                 r_means = out_image("raw_mean", "raw-means")
             with gr.Tab(L("tab_class"), id="class") as class_tab:
                 with gr.Row():
@@ -322,7 +324,7 @@ def create_demo(model: str | None = None, device: str | None = None, dtype: str 
                                         label=L("method"))
                 with gr.Row():
                     c_seen = out_image("class_map", "class-seen")
-                    c_photo = out_image("rollout_photo", "class-photo")
+                    c_photo = out_image("on_photo", "class-photo")
             with gr.Tab(L("tab_dino"), id="dino") as dino_tab:
                 d_mass = gr.Slider(0.1, 1.0, value=0.6, step=0.05, label=L("dino_mass"))
                 d_img = out_image("dino_maps", "dino")
@@ -349,7 +351,8 @@ def create_demo(model: str | None = None, device: str | None = None, dtype: str 
                     inside += [gr.Markdown(), gr.Image(format="png", interactive=False, show_label=False)]
 
         # ------------------------------------------------------------ events
-        main_out = [status, label, grid_img, tokens_img, shapes_md, ro_seen, ro_photo, posemb_img, state]
+        main_out = [status, label, grid_img, tokens_img, shapes_md, ro_seen, ro_photo, posemb_img, state,
+                    start_layer, q_layer, r_layer, q_head, r_head]
         main_in = [image, model_dd, size_dd, lang]
         image.change(analyse_many, main_in, main_out, api_name="analyze", batch=True, max_batch_size=BATCH,
                      api_description="Analyse a photo: status, top-5, patch grid, tokens, shapes, rollout over "

@@ -34,7 +34,7 @@ def tiny_name(tiny_vit_dir, client):
 def test_upload_shows_every_output(client, tiny_name, tmp_path):
     path = tmp_path / "wide.png"
     Image.fromarray(np.random.default_rng(0).integers(0, 256, (60, 120, 3), dtype=np.uint8)).save(path)
-    status, label, grid, tokens, shapes, ro_seen, ro_photo, pos = analyze(client, path)
+    status, label, grid, tokens, shapes, ro_seen, ro_photo, pos = analyze(client, path)[:8]
     assert status.startswith("Analysed with")
     assert len(label["confidences"]) == 5
     assert abs(sum(c["confidence"] for c in label["confidences"])) <= 1.0 + 1e-6
@@ -42,7 +42,8 @@ def test_upload_shows_every_output(client, tiny_name, tmp_path):
     for img in (grid, tokens, ro_seen, ro_photo, pos):
         assert Image.open(img).format == "PNG"
     photo = Image.open(ro_photo)
-    assert photo.width == 120 and photo.height > 60        # the photo's aspect, plus a colour bar
+    bar = 14 + 16                                            # the colour bar under the photo
+    assert photo.width == 224 and photo.height - bar == 112  # the photo's 2:1 aspect (enlarged: it is small)
     assert Image.open(grid).size[0] == Image.open(grid).size[1]
 
 

@@ -58,12 +58,14 @@ def test_upsampled_map_peaks_inside_its_patch():
 
 
 def test_overlay_on_upload_keeps_the_photo_aspect_and_dims_outside_the_box():
-    photo = Image.new("RGB", (200, 100), (200, 200, 200))
+    photo = Image.new("RGB", (400, 200), (200, 200, 200))
     m = np.ones((2, 2))
-    out = R.overlay_on_upload(photo, (50, 0, 150, 100), m, alpha=0.0)
-    assert out.shape == (100, 200, 3)
-    assert np.all(out[:, 60:140] == 200)                     # inside the box: the photo itself (alpha 0)
-    assert np.all(out[:, :40] < 100)                         # outside: dimmed
+    out = R.overlay_on_upload(photo, (100, 0, 300, 200), m, alpha=0.0)
+    assert out.shape == (200, 400, 3)
+    assert np.all(out[:, 120:280] == 200)                    # inside the box: the photo itself (alpha 0)
+    assert np.all(out[:, :80] < 100)                         # outside: dimmed
+    small = R.overlay_on_upload(Image.new("RGB", (28, 14)), (0, 0, 28, 14), m)
+    assert small.shape == (112, 224, 3)                      # tiny uploads are enlarged, aspect kept
 
 
 def test_colorize_uses_the_colormap_ends():

@@ -20,7 +20,7 @@ STRINGS: dict[str, dict[str, str]] = {
         "patch_grid": "What the model saw, cut into patches", "tokens": "The token sequence",
         "fusion": "Head fusion", "discard": "Discard ratio (lowest attentions per row; [CLS] is never dropped)",
         "opacity": "Overlay opacity", "start_layer": "Start layer", "rollout_seen": "Rollout over the model's input",
-        "rollout_photo": "Rollout over your photo", "posemb_map": "Cosine similarity of position embeddings",
+        "rollout_photo": "Rollout over your photo", "on_photo": "Over your photo", "posemb_map": "Cosine similarity of position embeddings",
         "posemb_help": "Tile (row, column) shows how similar that patch's position embedding is to every other patch's "
                        "(yellow = similar, scale −1…1). A grid pattern means the model learned 2-D layout from data: "
                        "nothing in a ViT tells it which patches are neighbours.",
@@ -68,7 +68,7 @@ STRINGS: dict[str, dict[str, str]] = {
         "patch_grid": "모델이 본 이미지와 패치 격자", "tokens": "토큰 시퀀스",
         "fusion": "헤드 결합 방식", "discard": "버림 비율 (행마다 가장 낮은 어텐션; [CLS]는 버리지 않음)",
         "opacity": "겹침 불투명도", "start_layer": "시작 레이어", "rollout_seen": "모델 입력 위의 롤아웃",
-        "rollout_photo": "원본 사진 위의 롤아웃", "posemb_map": "위치 임베딩의 코사인 유사도",
+        "rollout_photo": "원본 사진 위의 롤아웃", "on_photo": "원본 사진 위", "posemb_map": "위치 임베딩의 코사인 유사도",
         "posemb_help": "(행, 열) 타일은 그 패치의 위치 임베딩이 다른 모든 패치와 얼마나 비슷한지 보여 줍니다 "
                        "(노랑 = 비슷함, 범위 −1…1). 격자 무늬는 모델이 데이터로부터 2차원 배치를 배웠다는 뜻입니다. "
                        "ViT에는 어떤 패치가 이웃인지 알려 주는 장치가 없습니다.",

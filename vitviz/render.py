@@ -67,16 +67,19 @@ def overlay(image: np.ndarray, m, alpha: float = 0.5, cmap: str = "inferno", smo
 
 
 def overlay_on_upload(upload: Image.Image, box, m, alpha: float = 0.5, cmap: str = "inferno",
-                      max_side: int = 640, vmin=None, vmax=None) -> np.ndarray:
+                      max_side: int = 640, vmin=None, vmax=None, min_side: int = 224) -> np.ndarray:
     """Heatmap over the original photo at its own aspect ratio.
 
     box = (x0, y0, x1, y1): the part of the upload the model saw (all of it after a
     plain resize; the centre after a crop). Outside the box the photo is dimmed: the
     model never saw it.
     """
-    scale = min(1.0, max_side / max(upload.size))
+    long = max(upload.size)
+    scale = min(1.0, max_side / long)
+    if long * scale < min_side:          # tiny uploads (a 28×28 garment) are enlarged to be seen
+        scale = min_side / long
     w, h = max(1, round(upload.width * scale)), max(1, round(upload.height * scale))
-    photo = np.asarray(upload.resize((w, h), Image.BILINEAR), dtype=np.uint8)
+    photo = np.asarray(upload.resize((w, h), Image.NEAREST if scale > 2 else Image.BILINEAR), dtype=np.uint8)
     x0, y0, x1, y1 = (round(v * scale) for v in box)
     x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, w), min(y1, h)
     out = (photo * 0.35).astype(np.uint8)
