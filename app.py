@@ -272,6 +272,11 @@ def create_demo(model: str | None = None, device: str | None = None, dtype: str 
             with gr.Column(scale=1):
                 label = gr.Label(num_top_classes=5, label=L("predictions"), elem_id="predictions")
 
+        def layer_head_controls():
+            """A layer slider and a head list; their ranges follow the active model after each analysis."""
+            return (gr.Slider(0, 23, value=0, step=1, label=L("layer")),
+                    gr.Dropdown(["mean"] + [str(i) for i in range(16)], value="mean", label=L("head")))
+
         def out_image(key, elem_id, **kw):
             return gr.Image(label=L(key), format="png", interactive=False, elem_id=elem_id,
                             buttons=["download", "fullscreen"], **kw)
@@ -295,8 +300,7 @@ def create_demo(model: str | None = None, device: str | None = None, dtype: str 
             with gr.Tab(L("tab_click"), id="click") as click_tab:
                 gr.Markdown(L("click_help"))
                 with gr.Row():
-                    q_layer = gr.Slider(0, 23, value=0, step=1, label=L("layer"))
-                    q_head = gr.Dropdown(["mean"] + [str(i) for i in range(16)], value="mean", label=L("head"))
+                    q_layer, q_head = layer_head_controls()
                     q_patch = gr.Number(None, label="patch", precision=0, interactive=False, elem_id="query-patch")
                 with gr.Row():
                     canvas = gr.Image(label=L("click_image"), format="png", interactive=False, elem_id="click-canvas")
@@ -307,8 +311,7 @@ def create_demo(model: str | None = None, device: str | None = None, dtype: str 
                     q_pos = out_image("query_posemb", "query-posemb")
             with gr.Tab(L("tab_raw"), id="raw") as raw_tab:
                 with gr.Row():
-                    r_layer = gr.Slider(0, 23, value=0, step=1, label=L("layer"))
-                    r_head = gr.Dropdown(["mean"] + [str(i) for i in range(16)], value="mean", label=L("head"))
+                    r_layer, r_head = layer_head_controls()
                     r_shared = gr.Checkbox(False, label=L("shared_scale"))
                 with gr.Row():
                     r_grid = out_image("raw_grid", "raw-grid")
