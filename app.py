@@ -382,7 +382,7 @@ def create_demo(model: str | None = None, device: str | None = None, dtype: str 
               show_progress="hidden")
         dist_tab.select(on_distance, [state, lang], [dist_img], api_visibility="private")
         filt_tab.select(on_filters, [state], [filt_img], api_visibility="private")
-        faith_btn.click(on_faith, [state, lang], [faith_img, faith_md], api_name="faithfulness")
+        faith_btn.click(on_faith, [state, lang], [faith_img, faith_md], api_visibility="private")
         inside_tab.select(on_inside, [state], inside, api_visibility="private")
         mae_tab.select(on_mae, [state, lang], [mae_md, mae_masked, mae_recon, mae_pasted], api_visibility="private")
 

@@ -61,22 +61,17 @@ def rollout(an: Analysis, fusion: str, discard: float, alpha: float, start_layer
 
 
 def position_similarity(loaded, grid: tuple[int, int] | None = None, highlight: int | None = None) -> np.ndarray:
-    """The ViT-paper tile grid of the model's position-embedding similarity, cached per model and grid."""
-    from .posemb import similarity_tiles
+    """The ViT-paper tile grid of the model's position-embedding similarity at `grid` (default: the
+    training grid; another grid interpolates). Raises NoAbsolutePositions for BEiT."""
+    from .posemb import NoAbsolutePositions, position_embeddings
 
-    key = ("posemb", tuple(grid) if grid else None)
-    if key not in loaded.cache:
-        pos_grid = _model_grid(loaded)
-        sim, g = similarity_tiles(loaded.model, None if grid is None or tuple(grid) == pos_grid else grid)
-        loaded.cache[key] = (sim, g)
-    sim, g = loaded.cache[key]
-    return R.similarity_grid(sim, g, highlight=highlight)
-
-
-def _model_grid(loaded) -> tuple[int, int]:
-    from .posemb import position_embeddings
-
-    return position_embeddings(loaded.model)[1]
+    if grid is None:
+        grid = position_embeddings(loaded.model)[1]
+    sim = patch_similarity(loaded, grid)
+    if sim is None:
+        position_embeddings(loaded.model)           # raises with the model's own explanation
+        raise NoAbsolutePositions(f"{loaded.name} has no absolute position embeddings")
+    return R.similarity_grid(sim, grid, highlight=highlight)
 
 
 # ---------------------------------------------------------------- raw attention (issue 4)
