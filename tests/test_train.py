@@ -41,6 +41,19 @@ def test_idx_reader_rejects_bad_files(tmp_path):
         data.read_idx(tmp_path / "short")
 
 
+def test_image_folder_of_class_subfolders(tmp_path):
+    from PIL import Image
+
+    for k, name in enumerate(["ants", "bees"]):
+        (tmp_path / name).mkdir()
+        for i in range(3):
+            Image.new("RGB", (40, 30), (80 * k, 10 * i, 0)).save(tmp_path / name / f"{i}.png")
+    (tmp_path / "bees" / "notes.txt").write_text("ignored")
+    x, y, names = data.load_image_folder(tmp_path, (16, 16))
+    assert names == ["ants", "bees"] and x.shape == (6, 3, 16, 16) and y.tolist() == [0, 0, 0, 1, 1, 1]
+    assert x[3, 0, 0, 0] == 80
+
+
 def synthetic(n=256, seed=0):
     """Two classes a ViT must use position for: a bright blob in the top or the bottom half."""
     rng = np.random.default_rng(seed)

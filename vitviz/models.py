@@ -200,7 +200,13 @@ def _load_uncached(name: str, device: str, dtype: str) -> LoadedModel:
 
 _CACHE: "OrderedDict[tuple, LoadedModel]" = OrderedDict()
 _LOCK = threading.Lock()
-MAX_MODELS = int(os.environ.get("VITVIZ_MAX_MODELS", "3"))  # memory budget: ViT-B is ~350 MB in float32
+MAX_MODELS = int(os.environ.get("VITVIZ_MAX_MODELS", "3"))
+# Memory budget for cached weights (ViT-B/16 is ~350 MB in float32, ~175 MB in bfloat16).
+MAX_MODEL_BYTES = int(float(os.environ.get("VITVIZ_MODEL_MEMORY_MB", "1500")) * 2**20)
+
+
+def model_bytes(loaded: LoadedModel) -> int:
+    return sum(p.numel() * p.element_size() for p in loaded.model.parameters())
 
 
 def load(name: str | None = None, device: str | None = None, dtype: str | None = None) -> LoadedModel:
@@ -226,7 +232,9 @@ def load(name: str | None = None, device: str | None = None, dtype: str | None =
             return _CACHE[key]
         loaded = _load_uncached(name, device, dtype)
         _CACHE[key] = loaded
-        while len(_CACHE) > MAX_MODELS:
+        # evict the least recently used models beyond the count or the memory budget (never the new one)
+        while len(_CACHE) > 1 and (len(_CACHE) > MAX_MODELS or
+                                   sum(model_bytes(m) for m in _CACHE.values()) > MAX_MODEL_BYTES):
             _CACHE.popitem(last=False)
         return loaded
 
