@@ -99,6 +99,9 @@ Seed {rec['settings']['seed']}; AdamW (lr {rec['settings']['lr']}, weight decay 
 label smoothing {rec['settings']['label_smoothing']}, random translation by up to {rec['settings']['crop_padding']} px and horizontal flips.
 Data: Debian's `dataset-fashion-mnist` (IDX files), {rec.get('train_images', 60000):,} training images.
 
+Minutes are cumulative wall-clock time on a machine that may have been doing other work too: the
+difference between two late epochs is the undisturbed speed.
+
 | epoch | loss | train acc % (augmented) | test acc % | minutes |
 |---:|---:|---:|---:|---:|
 {hist}
