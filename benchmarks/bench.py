@@ -52,6 +52,21 @@ def timeit(fn, repeats: int, warmup: int = 2) -> float:
     return statistics.median(times)
 
 
+def timeit_interleaved(fns: dict, repeats: int, warmup: int = 2) -> dict:
+    """Median seconds of each function, measured round-robin so that a slow spell of a shared
+    machine hits every function alike (ratios stay fair)."""
+    for fn in fns.values():
+        for _ in range(warmup):
+            fn()
+    times = {name: [] for name in fns}
+    for _ in range(repeats):
+        for name, fn in fns.items():
+            t0 = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - t0)
+    return {name: statistics.median(ts) for name, ts in times.items()}
+
+
 def vit_b16_folder() -> str:
     from transformers import ViTConfig, ViTForImageClassification, ViTImageProcessor
 
@@ -106,17 +121,16 @@ def main() -> None:
         return run
 
     rows = []
-    t_base = timeit(baseline, a.repeats)
-    rows.append(("baseline: processor + float32 forward, SDPA, no maps", t_base))
-    results = {}
+    loaded_by_dtype = {}
     for dtype in ("auto", "float32"):
-        loaded = models.load(folder, "cpu", dtype)
-        label = f"vitviz full analysis, 4 outputs ({loaded.dtype})"
-        if label in results:
-            continue
-        t = timeit(full(loaded), a.repeats)
-        results[label] = t
-        rows.append((label, t))
+        lm = models.load(folder, "cpu", dtype)
+        loaded_by_dtype.setdefault(lm.dtype, lm)
+    firsts = {"baseline": baseline} | {dt: full(lm) for dt, lm in loaded_by_dtype.items()}
+    medians = timeit_interleaved(firsts, a.repeats)
+    t_base = medians["baseline"]
+    rows.append(("baseline: processor + float32 forward, SDPA, no maps", t_base))
+    for dt, loaded in loaded_by_dtype.items():
+        rows.append((f"vitviz full analysis, 4 outputs ({dt})", medians[dt]))
         an = full(loaded)()
         settings = iter([("max", 0.5, 0.3), ("min", 0.0, 0.7), ("mean", 0.9, 0.5)] * 1000)
 

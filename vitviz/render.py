@@ -111,21 +111,29 @@ def with_colorbar(image: np.ndarray, cmap: str = "inferno", low: str = "low", hi
 def patch_grid(seen: np.ndarray, grid: tuple[int, int], patch_size: int, numbers: bool = True) -> np.ndarray:
     """The image the model saw with its patch grid and patch indices (row by row)."""
     big, k = enlarge(seen)
-    img = Image.fromarray(big)
-    d = ImageDraw.Draw(img)
+    layer = _grid_layer(grid, patch_size * k, numbers)      # drawn once per grid, then only composited
+    out = Image.fromarray(big).convert("RGBA")
+    out.alpha_composite(layer)
+    return np.asarray(out.convert("RGB"))
+
+
+@lru_cache(maxsize=32)
+def _grid_layer(grid: tuple[int, int], p: int, numbers: bool) -> Image.Image:
+    """Transparent RGBA layer with grid lines and patch indices for a gh×gw grid of p-pixel patches."""
     gh, gw = grid
-    p = patch_size * k
+    img = Image.new("RGBA", (gw * p, gh * p), (0, 0, 0, 0))
+    d = ImageDraw.Draw(img)
     for r in range(1, gh):
-        d.line([(0, r * p), (gw * p, r * p)], fill=GRID_RGB, width=1)
+        d.line([(0, r * p), (gw * p, r * p)], fill=GRID_RGB + (255,), width=1)
     for c in range(1, gw):
-        d.line([(c * p, 0), (c * p, gh * p)], fill=GRID_RGB, width=1)
+        d.line([(c * p, 0), (c * p, gh * p)], fill=GRID_RGB + (255,), width=1)
     if numbers:
         size = max(7, min(14, int(p * 0.38)))
         for i in range(gh * gw):
             r, c = divmod(i, gw)
-            d.text((c * p + 2, r * p + 1), str(i), fill=(255, 255, 0), font=font(size),
-                   stroke_width=1, stroke_fill=(0, 0, 0))
-    return np.asarray(img)
+            d.text((c * p + 2, r * p + 1), str(i), fill=(255, 255, 0, 255), font=font(size),
+                   stroke_width=1, stroke_fill=(0, 0, 0, 255))
+    return img
 
 
 def token_sequence(seen: np.ndarray, grid: tuple[int, int], patch_size: int, prefix_names=("[CLS]",),

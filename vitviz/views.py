@@ -67,11 +67,14 @@ def position_similarity(loaded, grid: tuple[int, int] | None = None, highlight: 
 
     if grid is None:
         grid = position_embeddings(loaded.model)[1]
-    sim = patch_similarity(loaded, grid)
-    if sim is None:
-        position_embeddings(loaded.model)           # raises with the model's own explanation
-        raise NoAbsolutePositions(f"{loaded.name} has no absolute position embeddings")
-    return R.similarity_grid(sim, grid, highlight=highlight)
+    key = ("posemb_image", tuple(grid), highlight)
+    if key not in loaded.cache:                      # model-only work: drawn once per model and grid
+        sim = patch_similarity(loaded, grid)
+        if sim is None:
+            position_embeddings(loaded.model)        # raises with the model's own explanation
+            raise NoAbsolutePositions(f"{loaded.name} has no absolute position embeddings")
+        loaded.cache[key] = R.similarity_grid(sim, grid, highlight=highlight)
+    return loaded.cache[key]
 
 
 # ---------------------------------------------------------------- raw attention (issue 4)
