@@ -12,10 +12,11 @@ from pathlib import Path
 
 import gradio as gr
 
-from vitviz import i18n, models, views
+from vitviz import i18n, memory, models, views
 from vitviz.analysis import analyze_batch
 from vitviz.i18n import t
 from vitviz.preprocess import BadImage
+from vitviz.render import PngSpool
 
 ROOT = Path(__file__).resolve().parent
 EXAMPLES = sorted(str(p) for p in (ROOT / "assets" / "examples").glob("*") if p.suffix in {".jpg", ".png"})
@@ -96,6 +97,34 @@ def create_demo(model: str | None = None, device: str | None = None, dtype: str 
     """Build the UI. The starting model is loaded now (offline-first), so the page can say which it is."""
     start = models.load(model, device, dtype)
     dev, dt = start.device, start.dtype
+    memory.limit_arenas()
+    spool = PngSpool()
+    png = spool.save
+    model_pngs: dict = {}   # model-only pictures, written once
+
+    def filed(fn):
+        """Serve a handler's pictures as fast-written PNG files (see PngSpool)."""
+        import functools
+
+        import numpy as np
+
+        def convert(x):
+            if isinstance(x, np.ndarray) and x.ndim == 3:
+                return png(x)
+            if isinstance(x, (list, tuple)):
+                return type(x)(convert(v) for v in x)
+            return x
+
+        @functools.wraps(fn)        # keeps the signature: Gradio injects gr.SelectData by annotation
+        def wrapper(*args, **kwargs):
+            return convert(fn(*args, **kwargs))
+
+        return wrapper
+
+    def model_png(key, make):
+        if key not in model_pngs:
+            model_pngs[key] = png(make())
+        return model_pngs[key]
 
     def get_model(name):
         return start if name in (None, start.name) else models.load(name, dev, dt)
@@ -127,6 +156,7 @@ def create_demo(model: str | None = None, device: str | None = None, dtype: str 
                 for i in idx:
                     results[i] = ("err_internal", {"error": f"{type(exc).__name__}: {exc}"})
         outs = [render_main(r, lang) for r, lang in zip(results, langs)]
+        memory.trim()
         return [list(col) for col in zip(*outs)]
 
     def single(image, name, size):
@@ -154,8 +184,8 @@ def create_demo(model: str | None = None, device: str | None = None, dtype: str 
         if not loaded.has_classifier:
             status += "\n\n" + t("no_classifier", lang, model=loaded.name)
         hidden = getattr(loaded.model.config, "hidden_size", None)
-        return [status, views.predictions(an), grid_img, tokens_img, views.shapes_text(an, hidden),
-                on_seen, on_photo, posemb_grid(loaded, an), {"model": loaded.name, "an": an},
+        return [status, views.predictions(an), png(grid_img), png(tokens_img), views.shapes_text(an, hidden),
+                png(on_seen), png(on_photo), posemb_grid(loaded, an), {"model": loaded.name, "an": an},
                 *[gr.update(maximum=an.num_layers - 1)] * 3,
                 *[gr.update(choices=["mean"] + [str(h) for h in range(an.num_heads)])] * 2]
 
@@ -163,7 +193,8 @@ def create_demo(model: str | None = None, device: str | None = None, dtype: str 
         from vitviz.posemb import NoAbsolutePositions
 
         try:
-            return views.position_similarity(loaded, an.grid)
+            return model_png(("posemb", loaded.name, loaded.dtype, an.grid),
+                             lambda: views.position_similarity(loaded, an.grid))
         except NoAbsolutePositions:
             return None
 
@@ -364,35 +395,35 @@ def create_demo(model: str | None = None, device: str | None = None, dtype: str 
             dd.change(analyse_many, main_in, main_out, batch=True, max_batch_size=BATCH, api_visibility="private")
         rollout_in = [state, fusion, discard, alpha, start_layer, lang]
         for c in (fusion, discard, alpha, start_layer):
-            c.change(on_rollout, rollout_in, [ro_seen, ro_photo], api_visibility="private", show_progress="hidden")
-        state.change(on_rollout, rollout_in, [ro_seen, ro_photo], api_visibility="private", show_progress="hidden")
+            c.change(filed(on_rollout), rollout_in, [ro_seen, ro_photo], api_visibility="private", show_progress="hidden")
+        state.change(filed(on_rollout), rollout_in, [ro_seen, ro_photo], api_visibility="private", show_progress="hidden")
 
         raw_in = [state, r_layer, r_head, r_shared, alpha, q_patch, lang]
         raw_out = [r_grid, r_seen, r_photo, r_means]
         for trig in (raw_tab.select, r_layer.change, r_head.change, r_shared.change):
-            trig(on_raw, raw_in, raw_out, api_visibility="private", show_progress="hidden")
+            trig(filed(on_raw), raw_in, raw_out, api_visibility="private", show_progress="hidden")
         r_grid.select(on_overview_click, [state], [r_layer, r_head], api_visibility="private")
 
         class_in = [state, c_target, c_method, alpha, lang]
         class_out = [c_seen, c_photo, c_target]
-        class_tab.select(on_class, class_in, class_out, api_visibility="private")
-        c_target.input(on_class, class_in, class_out, api_visibility="private")
-        c_method.change(on_class, class_in, class_out, api_visibility="private")
-        gr.on([dino_tab.select, d_mass.change], on_dino, [state, d_mass], [d_img], api_visibility="private",
+        class_tab.select(filed(on_class), class_in, class_out, api_visibility="private")
+        c_target.input(filed(on_class), class_in, class_out, api_visibility="private")
+        c_method.change(filed(on_class), class_in, class_out, api_visibility="private")
+        gr.on([dino_tab.select, d_mass.change], filed(on_dino), [state, d_mass], [d_img], api_visibility="private",
               show_progress="hidden")
-        dist_tab.select(on_distance, [state, lang], [dist_img], api_visibility="private")
-        filt_tab.select(on_filters, [state], [filt_img], api_visibility="private")
-        faith_btn.click(on_faith, [state, lang], [faith_img, faith_md], api_visibility="private")
-        inside_tab.select(on_inside, [state], inside, api_visibility="private")
-        mae_tab.select(on_mae, [state, lang], [mae_md, mae_masked, mae_recon, mae_pasted], api_visibility="private")
+        dist_tab.select(filed(on_distance), [state, lang], [dist_img], api_visibility="private")
+        filt_tab.select(filed(on_filters), [state], [filt_img], api_visibility="private")
+        faith_btn.click(filed(on_faith), [state, lang], [faith_img, faith_md], api_visibility="private")
+        inside_tab.select(filed(on_inside), [state], inside, api_visibility="private")
+        mae_tab.select(filed(on_mae), [state, lang], [mae_md, mae_masked, mae_recon, mae_pasted], api_visibility="private")
 
-        click_tab.select(on_click_canvas, [state], [canvas], api_visibility="private")
-        state.change(on_click_canvas, [state], [canvas], api_visibility="private")
+        click_tab.select(filed(on_click_canvas), [state], [canvas], api_visibility="private")
+        state.change(filed(on_click_canvas), [state], [canvas], api_visibility="private")
         query_out = [q_att, q_mean, q_roll, q_pos]
-        canvas.select(on_click, [state, q_layer, q_head, alpha], [canvas, q_patch, *query_out],
+        canvas.select(filed(on_click), [state, q_layer, q_head, alpha], [canvas, q_patch, *query_out],
                       api_visibility="private", show_progress="hidden")
         for c in (q_layer, q_head):
-            c.change(on_query_controls, [state, q_patch, q_layer, q_head, alpha], query_out,
+            c.change(filed(on_query_controls), [state, q_patch, q_layer, q_head, alpha], query_out,
                      api_visibility="private", show_progress="hidden")
 
         lang.change(None, [lang], [lang], js=SET_LANG_JS)

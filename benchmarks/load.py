@@ -89,7 +89,7 @@ def main() -> None:
         sampler = RssSampler(server.pid)
         sampler.start()
         clients = [Client(url, verbose=False) for _ in range(a.clients)]
-        size = clients[0].view_api(return_format="dict")["named_endpoints"]["/analyze"]["parameters"][2][
+        size = clients[0].view_api(print_info=False, return_format="dict")["named_endpoints"]["/analyze"]["parameters"][2][
             "parameter_default"]
 
         def upload(i: int) -> tuple[float, bool]:
