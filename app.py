@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import os
+from concurrent.futures import ThreadPoolExecutor
 import time
 from pathlib import Path
 
@@ -26,6 +27,7 @@ FUSIONS = ["mean", "max", "min"]
 MAX_UPLOAD = "20mb"
 SESSION_TTL_S = 3600          # cached attentions of an idle tab are dropped after an hour
 BATCH = 8                     # a classroom burst is analysed in batches of up to this many uploads
+MODEL_THREAD = ThreadPoolExecutor(1, thread_name_prefix="vitviz-model")
 
 # The page language: Gradio translates static labels in the browser from the browser's language.
 # Our radio switches it live through the frontend's own changeLocale (found among the loaded
@@ -103,7 +105,10 @@ def create_demo(model: str | None = None, device: str | None = None, dtype: str 
     model_pngs: dict = {}   # model-only pictures, written once
 
     def filed(fn):
-        """Serve a handler's pictures as fast-written PNG files (see PngSpool)."""
+        """Run a handler on the one model thread and serve its pictures as fast-written PNG files.
+
+        One thread for all torch work: every new calling thread would get its own OpenMP team and
+        oneDNN caches, and the server's memory grew by ~1.5 GB over 300 requests that way."""
         import functools
 
         import numpy as np
@@ -117,7 +122,7 @@ def create_demo(model: str | None = None, device: str | None = None, dtype: str 
 
         @functools.wraps(fn)        # keeps the signature: Gradio injects gr.SelectData by annotation
         def wrapper(*args, **kwargs):
-            return convert(fn(*args, **kwargs))
+            return convert(MODEL_THREAD.submit(fn, *args, **kwargs).result())
 
         return wrapper
 
@@ -388,11 +393,11 @@ def create_demo(model: str | None = None, device: str | None = None, dtype: str 
         main_out = [status, label, grid_img, tokens_img, shapes_md, ro_seen, ro_photo, posemb_img, state,
                     start_layer, q_layer, r_layer, q_head, r_head]
         main_in = [image, model_dd, size_dd, lang]
-        image.change(analyse_many, main_in, main_out, api_name="analyze", batch=True, max_batch_size=BATCH,
+        image.change(filed(analyse_many), main_in, main_out, api_name="analyze", batch=True, max_batch_size=BATCH,
                      api_description="Analyse a photo: status, top-5, patch grid, tokens, shapes, rollout over "
                                      "the input and the photo, position-embedding similarity.")
         for dd in (model_dd, size_dd):
-            dd.change(analyse_many, main_in, main_out, batch=True, max_batch_size=BATCH, api_visibility="private")
+            dd.change(filed(analyse_many), main_in, main_out, batch=True, max_batch_size=BATCH, api_visibility="private")
         rollout_in = [state, fusion, discard, alpha, start_layer, lang]
         for c in (fusion, discard, alpha, start_layer):
             c.change(filed(on_rollout), rollout_in, [ro_seen, ro_photo], api_visibility="private", show_progress="hidden")
@@ -446,7 +451,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", "7860")))
     a = p.parse_args(argv)
     demo = create_demo(a.model, a.device, a.dtype)
-    demo.queue(default_concurrency_limit=1).launch(server_name=a.host, server_port=a.port, **launch_kwargs())
+    # several events at once: while one waits for the model thread, others decode uploads and move files
+    demo.queue(default_concurrency_limit=4).launch(server_name=a.host, server_port=a.port, **launch_kwargs())
 
 
 if __name__ == "__main__":
