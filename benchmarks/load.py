@@ -88,7 +88,9 @@ def main() -> None:
                 time.sleep(0.5)
         sampler = RssSampler(server.pid)
         sampler.start()
-        clients = [Client(url, verbose=False) for _ in range(a.clients)]
+        # The students' browsers fetch the pictures on their own machines: the clients here leave
+        # them on the server (download_files=False) so they do not compete with it for the 2 cores.
+        clients = [Client(url, verbose=False, download_files=False) for _ in range(a.clients)]
         size = clients[0].view_api(print_info=False, return_format="dict")["named_endpoints"]["/analyze"]["parameters"][2][
             "parameter_default"]
 
