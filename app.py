@@ -5,8 +5,13 @@
 
 from __future__ import annotations
 
-import argparse
 import os
+
+# Before torch loads OpenMP: worker threads that sleep instead of spin when idle. On a small CPU the
+# web server's own threads otherwise fight torch's spinning threads and a burst of uploads slows down.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import argparse  # noqa: E402
 from concurrent.futures import ThreadPoolExecutor
 import time
 from pathlib import Path
@@ -189,8 +194,9 @@ def create_demo(model: str | None = None, device: str | None = None, dtype: str 
         if not loaded.has_classifier:
             status += "\n\n" + t("no_classifier", lang, model=loaded.name)
         hidden = getattr(loaded.model.config, "hidden_size", None)
-        return [status, views.predictions(an), png(grid_img), png(tokens_img), views.shapes_text(an, hidden),
-                png(on_seen), png(on_photo), posemb_grid(loaded, an), {"model": loaded.name, "an": an},
+        # pictures stay arrays here: filed() writes them as PNGs off the model thread
+        return [status, views.predictions(an), grid_img, tokens_img, views.shapes_text(an, hidden),
+                on_seen, on_photo, posemb_grid(loaded, an), {"model": loaded.name, "an": an},
                 *[gr.update(maximum=an.num_layers - 1)] * 3,
                 *[gr.update(choices=["mean"] + [str(h) for h in range(an.num_heads)])] * 2]
 
