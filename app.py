@@ -176,8 +176,7 @@ def create_demo(model: str | None = None, device: str | None = None, dtype: str 
             an = analyze_batch(loaded, [image], parse_size(size))[0]
             return loaded, an, time.perf_counter() - t0
         except BadImage as exc:
-            size_text = str(exc).split("(")[-1].split(")")[0] if "(" in str(exc) else ""
-            return exc.key, {"size": size_text}
+            return exc.key, {"size": exc.size}
         except Exception as exc:
             return "err_internal", {"error": f"{type(exc).__name__}: {exc}"}
 
@@ -380,7 +379,7 @@ def create_demo(model: str | None = None, device: str | None = None, dtype: str 
                 posemb_img = out_image("posemb_map", "posemb")
             with gr.Tab(L("tab_filters"), id="filters") as filt_tab:
                 filt_img = out_image("filters", "filters")
-            with gr.Tab(L("tab_faith"), id="faith") as faith_tab:
+            with gr.Tab(L("tab_faith"), id="faith"):
                 faith_btn = gr.Button(L("tab_faith"), variant="primary")
                 faith_md = gr.Markdown()
                 faith_img = out_image("faith_plot", "faith")

@@ -73,9 +73,10 @@ def spec_from_processor(processor) -> PreprocessSpec:
 class BadImage(ValueError):
     """The upload cannot be analysed; the message is safe to show to the user."""
 
-    def __init__(self, message: str, key: str):
+    def __init__(self, message: str, key: str, size: str = ""):
         super().__init__(message)
-        self.key = key  # i18n key for the UI
+        self.key = key    # i18n key for the UI
+        self.size = size  # "W×H" where the size is the problem
 
 
 def open_image(source) -> Image.Image:
@@ -100,7 +101,7 @@ def open_image(source) -> Image.Image:
             img = Image.open(source)
         if img.width * img.height > MAX_PIXELS:
             raise BadImage(f"The image is too large ({img.width}×{img.height}); the limit is "
-                           f"{MAX_PIXELS // 1_000_000} megapixels.", "err_too_large")
+                           f"{MAX_PIXELS // 1_000_000} megapixels.", "err_too_large", f"{img.width}×{img.height}")
         img.load()  # decode now, so a truncated file fails here and not halfway through the analysis
         img = ImageOps.exif_transpose(img)
     except BadImage:
@@ -112,7 +113,7 @@ def open_image(source) -> Image.Image:
         raise BadImage(f"The image is too large: {exc}", "err_too_large") from exc
     if min(img.size) < MIN_SIDE:
         raise BadImage(f"The image is {img.width}×{img.height} pixels; it needs at least "
-                       f"{MIN_SIDE}×{MIN_SIDE}.", "err_too_small")
+                       f"{MIN_SIDE}×{MIN_SIDE}.", "err_too_small", f"{img.width}×{img.height}")
     if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
         rgba = img.convert("RGBA")
         white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
