@@ -342,7 +342,7 @@ def create_demo(model: str | None = None, device: str | None = None, dtype: str 
                 gr.Markdown(L("click_help"))
                 with gr.Row():
                     q_layer, q_head = layer_head_controls()
-                    q_patch = gr.Number(None, label="patch", precision=0, interactive=False, elem_id="query-patch")
+                    q_patch = gr.Number(None, label=L("patch"), precision=0, interactive=False, elem_id="query-patch")
                 with gr.Row():
                     canvas = gr.Image(label=L("click_image"), format="png", interactive=False, elem_id="click-canvas")
                     q_att = out_image("query_att", "query-att")

@@ -33,7 +33,7 @@ STRINGS: dict[str, dict[str, str]] = {
         "faith_table": "Area under the curve",
         "click_help": "Click a patch on the photo: see where it looks at the chosen layer and head, its rollout and its "
                       "position-embedding similarity. No model run is needed.",
-        "click_image": "Click a patch", "query_att": "Attention of the clicked patch", "query_mean": "Head mean",
+        "click_image": "Click a patch", "patch": "Clicked patch (index)", "query_att": "Attention of the clicked patch", "query_mean": "Head mean",
         "query_rollout": "Rollout from the clicked patch", "query_posemb": "Position-embedding similarity of the clicked patch",
         "inside": "Step by step through the model", "resolution": "Input size (pixels; larger interpolates the position embeddings)",
         "download": "Download PNG",
@@ -80,7 +80,7 @@ STRINGS: dict[str, dict[str, str]] = {
         "filters": "패치 투영 가중치의 주성분", "faith_plot": "삭제·삽입 곡선", "faith_table": "곡선 아래 면적",
         "click_help": "사진에서 패치를 클릭하세요. 선택한 레이어·헤드에서 그 패치가 어디를 보는지, 롤아웃, "
                       "위치 임베딩 유사도를 보여 줍니다. 모델을 다시 실행하지 않습니다.",
-        "click_image": "패치를 클릭하세요", "query_att": "클릭한 패치의 어텐션", "query_mean": "헤드 평균",
+        "click_image": "패치를 클릭하세요", "patch": "클릭한 패치 (번호)", "query_att": "클릭한 패치의 어텐션", "query_mean": "헤드 평균",
         "query_rollout": "클릭한 패치의 롤아웃", "query_posemb": "클릭한 패치의 위치 임베딩 유사도",
         "inside": "모델 안을 한 단계씩", "resolution": "입력 크기 (픽셀, 크게 하면 위치 임베딩을 보간)",
         "download": "PNG 내려받기",
