@@ -194,7 +194,7 @@ def create_demo(model: str | None = None, device: str | None = None, dtype: str 
             status += "\n\n" + t("no_classifier", lang, model=loaded.name)
         hidden = getattr(loaded.model.config, "hidden_size", None)
         # pictures stay arrays here: filed() writes them as PNGs off the model thread
-        return [status, views.predictions(an), grid_img, tokens_img, views.shapes_text(an, hidden),
+        return [status, views.predictions(an), grid_img, tokens_img, views.shapes_text(an, hidden, lang),
                 on_seen, on_photo, posemb_grid(loaded, an), {"model": loaded.name, "an": an},
                 *[gr.update(maximum=an.num_layers - 1)] * 3,
                 *[gr.update(choices=["mean"] + [str(h) for h in range(an.num_heads)])] * 2]

@@ -53,6 +53,9 @@ STRINGS: dict[str, dict[str, str]] = {
         "err_internal": "Something went wrong while analysing this image ({error}). The app is still running; try another photo.",
         "no_classifier": "{model} has no classifier (self-supervised): attention views only.",
         "no_posemb": "{model} has no absolute position embeddings: {reason}",
+        "shapes": "`{h}×{w}×3` image → `{gh}×{gw} = {np}` patches of `{p}×{p}×3 = {pp}` values → linear projection "
+                  "to `{d}` → + {prefix} prefix token(s) = `{n}` tokens of width `{d}` → {layers} encoder blocks with "
+                  "{heads} heads, attention `({heads}, {n}, {n})` each.",
         "mae_only": "This view needs a masked autoencoder (facebook/vit-mae-base); {model} is not one.",
     },
     "ko": {
@@ -98,6 +101,9 @@ STRINGS: dict[str, dict[str, str]] = {
         "err_internal": "이미지를 분석하는 중에 문제가 생겼습니다({error}). 앱은 계속 동작하니 다른 사진으로 시도해 보세요.",
         "no_classifier": "{model} 모델은 분류기가 없습니다(자기 지도 학습). 어텐션 보기만 제공합니다.",
         "no_posemb": "{model} 모델에는 절대 위치 임베딩이 없습니다: {reason}",
+        "shapes": "`{h}×{w}×3` 이미지 → `{p}×{p}×3 = {pp}`개 값으로 된 패치 `{gh}×{gw} = {np}`개 → `{d}`차원으로 "
+                  "선형 투영 → 접두 토큰 {prefix}개를 더해 너비 `{d}`인 토큰 `{n}`개 → 헤드 {heads}개짜리 인코더 블록 "
+                  "{layers}개, 블록마다 어텐션 `({heads}, {n}, {n})`.",
         "mae_only": "이 보기는 마스크드 오토인코더(facebook/vit-mae-base)가 필요합니다. {model} 모델은 해당하지 않습니다.",
     },
 }

@@ -29,14 +29,13 @@ def patches(an: Analysis, family: str = "vit") -> tuple[np.ndarray, np.ndarray]:
             R.token_sequence(an.seen, an.grid, an.patch_size, names))
 
 
-def shapes_text(an: Analysis, hidden_size: int | None = None) -> str:
+def shapes_text(an: Analysis, hidden_size: int | None = None, lang: str = "en") -> str:
     gh, gw = an.grid
     p, h, w = an.patch_size, *an.seen.shape[:2]
     n = an.prefix + gh * gw
     d = f"{hidden_size}" if hidden_size else "D"
-    return (f"`{h}×{w}×3` image → `{gh}×{gw} = {gh * gw}` patches of `{p}×{p}×3 = {3 * p * p}` values → "
-            f"linear projection to `{d}` → + {an.prefix} prefix token(s) = `{n}` tokens of width `{d}` → "
-            f"{an.num_layers} encoder blocks with {an.num_heads} heads, attention `({an.num_heads}, {n}, {n})` each.")
+    return t("shapes", lang, h=h, w=w, gh=gh, gw=gw, np=gh * gw, p=p, pp=3 * p * p, d=d, prefix=an.prefix, n=n,
+             layers=an.num_layers, heads=an.num_heads)
 
 
 def rollout_maps(an: Analysis, fusion: str = "mean", discard: float = 0.0, start_layer: int = 0,
