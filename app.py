@@ -273,12 +273,12 @@ def create_demo(model: str | None = None, device: str | None = None, dtype: str 
         layer, head = views.overview_cell(state["an"], *evt.index)
         return layer, str(head)
 
-    def on_inside(state):
+    def on_inside(state, lang):
         if not state:
             return [gr.update()] * 12
         loaded, an = cached(state)
         out = []
-        for text, img in views.inside_steps(loaded, an):
+        for text, img in views.inside_steps(loaded, an, lang):
             out += [text, gr.update(value=img, visible=img is not None)]
         return out
 
@@ -424,7 +424,7 @@ def create_demo(model: str | None = None, device: str | None = None, dtype: str 
         dist_tab.select(filed(on_distance), [state, lang], [dist_img], api_visibility="private")
         filt_tab.select(filed(on_filters), [state], [filt_img], api_visibility="private")
         faith_btn.click(filed(on_faith), [state, lang], [faith_img, faith_md], api_visibility="private")
-        inside_tab.select(filed(on_inside), [state], inside, api_visibility="private")
+        inside_tab.select(filed(on_inside), [state, lang], inside, api_visibility="private")
         mae_tab.select(filed(on_mae), [state, lang], [mae_md, mae_masked, mae_recon, mae_pasted], api_visibility="private")
 
         click_tab.select(filed(on_click_canvas), [state], [canvas], api_visibility="private")

@@ -106,3 +106,14 @@ def test_every_string_has_english_and_korean():
     assert all(STRINGS["ko"][k].strip() for k in STRINGS["ko"])
     assert lang_of("ko-KR,ko;q=0.9") == "ko" and lang_of("fr-FR") == "en"
     assert "1.50" in t("ok", "en", model="m", device="cpu", dtype="float32", seconds=1.5)
+
+
+def test_inside_the_vit_steps_carry_the_models_real_shapes(tiny_deit_dir, photo):
+    loaded = models.load(tiny_deit_dir, "cpu", "float32")
+    an = analyze(loaded, photo)
+    steps = views.inside_steps(loaded, an, "en")
+    assert len(steps) == 6
+    assert "`16 × 192`" in steps[1][0]                        # 4×4 patches of 8·8·3 values
+    assert "[CLS], [DIST]" in steps[3][0] and "`18 × 32`" in steps[3][0]
+    assert steps[2][1].ndim == 3 and steps[5][1] is None
+    assert "패치" in views.inside_steps(loaded, an, "ko")[0][0]

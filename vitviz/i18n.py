@@ -56,6 +56,14 @@ STRINGS: dict[str, dict[str, str]] = {
         "shapes": "`{h}×{w}×3` image → `{gh}×{gw} = {np}` patches of `{p}×{p}×3 = {pp}` values → linear projection "
                   "to `{d}` → + {prefix} prefix token(s) = `{n}` tokens of width `{d}` → {layers} encoder blocks with "
                   "{heads} heads, attention `({heads}, {n}, {n})` each.",
+        "inside_1": "1. image `{h}×{w}×3`, cut into `{gh}×{gw}` patches of `{p}×{p}`",
+        "inside_2": "2. each patch flattened: `{np} × {pp}` (one row per patch)",
+        "inside_3": "3. linear projection to D: `{np} × {d}`",
+        "inside_4": "4. prepend {prefix} prefix token(s) ({names}), add the position embeddings: `{n} × {d}`",
+        "inside_5": "5. {layers} encoder blocks (LN → {heads}-head self-attention → + → LN → MLP → +); each attention is "
+                    "`{heads} × {n} × {n}`. [CLS] attention, head mean per layer:",
+        "inside_6": "6. head on the final [CLS]: {top}",
+        "inside_no_head": "no classifier (self-supervised)",
         "mae_only": "This view needs a masked autoencoder (facebook/vit-mae-base); {model} is not one.",
     },
     "ko": {
@@ -104,6 +112,14 @@ STRINGS: dict[str, dict[str, str]] = {
         "shapes": "`{h}×{w}×3` 이미지 → `{p}×{p}×3 = {pp}`개 값으로 된 패치 `{gh}×{gw} = {np}`개 → `{d}`차원으로 "
                   "선형 투영 → 접두 토큰 {prefix}개를 더해 너비 `{d}`인 토큰 `{n}`개 → 헤드 {heads}개짜리 인코더 블록 "
                   "{layers}개, 블록마다 어텐션 `({heads}, {n}, {n})`.",
+        "inside_1": "1. 이미지 `{h}×{w}×3`를 `{p}×{p}` 패치 `{gh}×{gw}`개로 자르기",
+        "inside_2": "2. 패치마다 한 줄로 펼치기: `{np} × {pp}` (한 행이 패치 하나)",
+        "inside_3": "3. D차원으로 선형 투영: `{np} × {d}`",
+        "inside_4": "4. 접두 토큰 {prefix}개({names})를 붙이고 위치 임베딩 더하기: `{n} × {d}`",
+        "inside_5": "5. 인코더 블록 {layers}개 (LN → 헤드 {heads}개 셀프 어텐션 → + → LN → MLP → +); 어텐션은 블록마다 "
+                    "`{heads} × {n} × {n}`. 레이어별 [CLS] 어텐션(헤드 평균):",
+        "inside_6": "6. 마지막 [CLS]에 붙은 분류 헤드: {top}",
+        "inside_no_head": "분류기 없음 (자기 지도 학습)",
         "mae_only": "이 보기는 마스크드 오토인코더(facebook/vit-mae-base)가 필요합니다. {model} 모델은 해당하지 않습니다.",
     },
 }

@@ -255,7 +255,7 @@ def patch_similarity(loaded, grid: tuple[int, int]):
 
 # ---------------------------------------------------------------- inside the ViT (issue 5)
 
-def inside_steps(loaded, an: Analysis) -> list[tuple[str, np.ndarray | None]]:
+def inside_steps(loaded, an: Analysis, lang: str = "en") -> list[tuple[str, np.ndarray | None]]:
     """The tutorial's pipeline for this photo, each step with its real tensor shape and a picture."""
     import torch
 
@@ -273,19 +273,20 @@ def inside_steps(loaded, an: Analysis) -> list[tuple[str, np.ndarray | None]]:
         proj = proj.float()[0].cpu()                                         # (P, D)
     flat = torch.tensor(an.seen, dtype=torch.float32).reshape(gh, p, gw, p, 3).permute(0, 2, 1, 3, 4)
     flat = flat.reshape(n_p, -1) / 255                                        # (P, P·P·3) pixel values
+    fmt = dict(h=an.seen.shape[0], w=an.seen.shape[1], gh=gh, gw=gw, p=p, np=n_p, pp=p * p * 3, d=d, n=n,
+               prefix=an.prefix, names=", ".join(prefix_names(loaded.family, an.prefix)), layers=an.num_layers,
+               heads=an.num_heads)
+    top = (", ".join(f"{lab} {pr:.1%}" for _, lab, pr in an.top(5)) if an.probs is not None
+           else t("inside_no_head", lang))
     steps = [
-        (f"1. image `{an.seen.shape[0]}×{an.seen.shape[1]}×3`, cut into `{gh}×{gw}` patches of `{p}×{p}`",
-         R.patch_grid(an.seen, an.grid, p, numbers=n_p <= 256)),
-        (f"2. each patch flattened: `{n_p} × {p * p * 3}` (one row per patch)", R.matrix_image(flat, "gray")),
-        (f"3. linear projection to D: `{n_p} × {d}`", R.matrix_image(proj, "coolwarm", symmetric=True)),
-        (f"4. + {an.prefix} prefix token(s) ({', '.join(prefix_names(loaded.family, an.prefix))}) "
-         f"and + position embeddings: `{n} × {d}`", _posemb_matrix(loaded)),
-        (f"5. {an.num_layers} encoder blocks (LN → {an.num_heads}-head self-attention → + → LN → MLP → +); "
-         f"each attention is `{an.num_heads} × {n} × {n}`. [CLS] attention, head mean per layer:",
+        (t("inside_1", lang, **fmt), R.patch_grid(an.seen, an.grid, p, numbers=n_p <= 256)),
+        (t("inside_2", lang, **fmt), R.matrix_image(flat, "gray")),
+        (t("inside_3", lang, **fmt), R.matrix_image(proj, "coolwarm", symmetric=True)),
+        (t("inside_4", lang, **fmt), _posemb_matrix(loaded)),
+        (t("inside_5", lang, **fmt),
          R.tiles(A.raw_maps(an.att(), an.prefix, an.grid).mean(1), min(an.num_layers, 12), tile=64,
                  labels=[f"L{i}" for i in range(an.num_layers)], cmap=CMAP)),
-        ("6. head on the final [CLS]: " + (", ".join(f"{lab} {pr:.1%}" for _, lab, pr in an.top(5))
-                                             if an.probs is not None else "no classifier (self-supervised)"), None),
+        (t("inside_6", lang, top=top), None),
     ]
     return steps
 
