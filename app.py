@@ -437,7 +437,12 @@ def create_demo(model: str | None = None, device: str | None = None, dtype: str 
                      api_visibility="private", show_progress="hidden")
 
         lang.change(None, [lang], [lang], js=SET_LANG_JS)
-        lang.change(lambda value: status_line(start, value), [lang], [status], api_visibility="private")
+
+        def on_lang(value, current):
+            # the model line follows the language; an analysis message is left alone (no race with it)
+            return status_line(start, value) if current is None else gr.update()
+
+        lang.change(on_lang, [lang, state], [status], api_visibility="private")
         demo.load(None, None, [lang], js=DETECT_LANG_JS)
     return demo
 
