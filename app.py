@@ -254,10 +254,10 @@ def create_demo(model: str | None = None, device: str | None = None, dtype: str 
 
     def on_click(state, layer, head, alpha, evt: gr.SelectData):
         loaded, an = cached(state)
-        canvas_hw = views.click_canvas(an).shape[:2]
-        x, y = evt.index
-        patch = views.patch_at(an, x, y, canvas_hw)
-        return [views.click_canvas(an, patch), patch, *views.query_maps(loaded, an, patch, layer, head_value(head), alpha)]
+        canvas = views.click_canvas(an)
+        patch = views.patch_at(an, *evt.index, canvas.shape[:2])
+        return [views.mark_patch(canvas, patch, an), patch,
+                *views.query_maps(loaded, an, patch, layer, head_value(head), alpha)]
 
     def on_query_controls(state, patch, layer, head, alpha):
         if not state or patch is None:

@@ -212,7 +212,12 @@ CLICK_SIDE = 448   # the clickable input is shown at least this large
 def click_canvas(an: Analysis, query: int | None = None) -> np.ndarray:
     """The model's input, enlarged, with its patch grid (and the clicked patch marked)."""
     img = R.patch_grid(an.seen, an.grid, an.patch_size, numbers=False)
-    return R.mark_patch(img, query, an.grid) if query is not None else img
+    return mark_patch(img, query, an) if query is not None else img
+
+
+def mark_patch(canvas: np.ndarray, query: int, an: Analysis) -> np.ndarray:
+    """Mark patch `query` on an already drawn click canvas."""
+    return R.mark_patch(canvas, query, an.grid)
 
 
 def patch_at(an: Analysis, x: float, y: float, canvas_hw: tuple[int, int]) -> int:
