@@ -18,7 +18,7 @@ from pathlib import Path
 
 import gradio as gr
 
-from vitviz import i18n, memory, models, views
+from vitviz import compiled, i18n, memory, models, views
 from vitviz.analysis import analyze_batch
 from vitviz.i18n import t
 from vitviz.preprocess import BadImage
@@ -75,8 +75,14 @@ def model_choices(default: str) -> list[tuple[str, str]]:
     return [(f"{label} — {name}" if name != models.BUNDLED else label, name) for name, label in names.items()]
 
 
+def precision(loaded, lang: str) -> str:
+    """The dtype, and whether the compiled forward is in use (or still being built)."""
+    state = loaded.compiled.state
+    return loaded.dtype + (f", {t('compiled_' + state, lang)}" if state in ("ready", "compiling") else "")
+
+
 def status_line(loaded, lang: str) -> str:
-    text = t("active_model", lang, model=loaded.name, device=loaded.device, dtype=loaded.dtype)
+    text = t("active_model", lang, model=loaded.name, device=loaded.device, dtype=precision(loaded, lang))
     if loaded.reason:
         text += "\n\n" + t("fallback", lang, reason=loaded.reason)
     return text
@@ -187,7 +193,8 @@ def create_demo(model: str | None = None, device: str | None = None, dtype: str 
         loaded, an, seconds = result
         grid_img, tokens_img = views.patches(an, loaded.family)
         on_seen, on_photo = views.rollout(an, "mean", 0.0, 0.5, 0, lang)
-        status = t("ok", lang, model=loaded.name, device=loaded.device, dtype=loaded.dtype, seconds=seconds)
+        status = t("ok", lang, model=loaded.name, device=loaded.device, dtype=precision(loaded, lang),
+                   seconds=seconds)
         if loaded.reason:
             status += "\n\n" + t("fallback", lang, reason=loaded.reason)
         if not loaded.has_classifier:
@@ -457,10 +464,18 @@ def main(argv: list[str] | None = None) -> None:
                    f"{models.DEFAULT_MODEL} if available, else the bundled model)")
     p.add_argument("--device", default=None, help="auto, cpu, cuda, mps (env VITVIZ_DEVICE)")
     p.add_argument("--dtype", default=None, help="auto, float32, bfloat16 (env VITVIZ_DTYPE)")
+    p.add_argument("--compile", default=None, choices=["auto", "wait", "off"],
+                   help="compiled forward on CPU: build it in the background (auto), before serving (wait), "
+                        "or not (off); env VITVIZ_COMPILE")
     p.add_argument("--host", default=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"))
     p.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", "7860")))
     a = p.parse_args(argv)
+    if a.compile:
+        os.environ["VITVIZ_COMPILE"] = a.compile
     demo = create_demo(a.model, a.device, a.dtype)
+    start = models.load(a.model, a.device, a.dtype)       # the cached model create_demo started with
+    # the default model gets the compiled forward (vitviz/compiled.py); it serves eagerly meanwhile
+    start.compiled.start(start, background=compiled.setting() != "wait")
     # several events at once: while one waits for the model thread, others decode uploads and move files
     demo.queue(default_concurrency_limit=4).launch(server_name=a.host, server_port=a.port, **launch_kwargs())
 

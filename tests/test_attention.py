@@ -18,6 +18,16 @@ def test_rollout_rows_sum_to_one(fusion, discard):
     assert (r >= 0).all()
 
 
+@pytest.mark.parametrize("fusion", A.FUSIONS)
+@pytest.mark.parametrize("discard,start,query", [(0.0, 0, 0), (0.5, 1, 3), (0.9, 3, 16)])
+def test_rollout_row_equals_the_matrix_row(fusion, discard, start, query):
+    att = random_attention(4, 3, 17, seed=5)
+    row = A.rollout_row(att, query, fusion, discard, start, keep=2)
+    assert torch.allclose(row, A.rollout_matrix(att, fusion, discard, start, keep=2)[query], atol=1e-6)
+    half = A.rollout_row(att.half(), query, fusion, discard, start, keep=2)   # the stored precision
+    assert half.dtype == torch.float32 and torch.allclose(half, row, atol=2e-3)
+
+
 def test_identity_attention_gives_identity_rollout():
     att = torch.eye(10).expand(3, 2, 10, 10)
     assert torch.allclose(A.rollout_matrix(att), torch.eye(10))

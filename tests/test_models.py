@@ -60,6 +60,17 @@ def test_batch_equals_one_by_one(tiny_loaded, photo):
         assert torch.allclose(single.att(), b.att(), atol=1e-3)
 
 
+def test_batch_analyses_do_not_keep_the_whole_batch_alive(tiny_loaded, photo):
+    """Regression: each analysis held a view of the batch's attentions, so a session that kept one
+    image's analysis kept the whole batch's (the app's memory grew ~50% after classroom bursts)."""
+    batch = analyze_batch(tiny_loaded, [photo] * 4)
+    for an in batch:
+        own = an.attentions.numel() * an.attentions.element_size()
+        assert an.attentions.untyped_storage().nbytes() == own
+    ptrs = {an.attentions.untyped_storage().data_ptr() for an in batch}
+    assert len(ptrs) == 4
+
+
 def test_missing_hub_model_without_network_falls_back_to_bundled(monkeypatch, tiny_vit_dir):
     monkeypatch.setattr(models, "BUNDLED_DIR", __import__("pathlib").Path(tiny_vit_dir))
     monkeypatch.setattr(models, "hub_reachable", lambda timeout=0: False)

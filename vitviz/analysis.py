@@ -71,12 +71,26 @@ def forward(loaded, pixel_values: torch.Tensor, output_attentions: bool = True, 
     x = pixel_values.to(loaded.device, getattr(torch, loaded.dtype))
     if tuple(x.shape[-2:]) != tuple(loaded.input_size):
         kw["interpolate_pos_encoding"] = True
+    if output_attentions and not kw:
+        out = loaded.compiled(x)          # None unless a checked compiled forward fits this call
+        if out is not None:
+            return out
     if loaded.family == "vit_mae" and "noise" not in kw:
         # Attention views need every patch in order: MAE shuffles tokens by argsort(noise) even at
         # mask ratio 0, so give it increasing noise (identity order). The masked pass is separate.
         n = (x.shape[-2] // loaded.patch_size) * (x.shape[-1] // loaded.patch_size)
         kw["noise"] = torch.arange(n, dtype=torch.float32, device=x.device).expand(x.shape[0], n)
     return model(pixel_values=x, output_attentions=output_attentions, **kw)
+
+
+def image_attentions(attentions, i: int) -> torch.Tensor:
+    """Image i's attentions, L × (B, H, N, N) -> (L, H, N, N) in STORE_DTYPE on the CPU, in storage of
+    its own: a view into the batch would keep the whole batch's attentions alive in every session
+    holding one of its analyses (4× the memory after a classroom burst)."""
+    buf = torch.empty((len(attentions), *attentions[0].shape[1:]), dtype=STORE_DTYPE)
+    for layer, a in enumerate(attentions):
+        buf[layer].copy_(a[i])                   # one pass: device, dtype and layout at once
+    return buf
 
 
 def analyze_batch(loaded, images, size: tuple[int, int] | None = None) -> list[Analysis]:
@@ -92,14 +106,15 @@ def analyze_batch(loaded, images, size: tuple[int, int] | None = None) -> list[A
         out = forward(loaded, batch)
     if not out.attentions:
         raise RuntimeError("the model returned no attentions; load it with attn_implementation='eager'")
-    att = torch.stack(out.attentions, 1).to("cpu", STORE_DTYPE)  # (B, L, H, N, N)
-    prefix = att.shape[-1] - grid[0] * grid[1]
+    n = out.attentions[0].shape[-1]
+    prefix = n - grid[0] * grid[1]
     if prefix < 0:
-        raise ValueError(f"expected at least {grid[0] * grid[1]} tokens for a {grid} grid, got {att.shape[-1]}")
+        raise ValueError(f"expected at least {grid[0] * grid[1]} tokens for a {grid} grid, got {n}")
     logits = getattr(out, "logits", None) if loaded.has_classifier else None
     probs = logits.float().softmax(-1).cpu().numpy() if logits is not None else None
     return [Analysis(model_name=loaded.name, upload=u, seen=p.seen, box=p.box, pixel_values=p.pixel_values,
-                     grid=grid, patch_size=loaded.patch_size, prefix=prefix, attentions=att[i],
+                     grid=grid, patch_size=loaded.patch_size, prefix=prefix,
+                     attentions=image_attentions(out.attentions, i),
                      probs=None if probs is None else probs[i], labels=loaded.id2label)
             for i, (u, p) in enumerate(zip(uploads, prepared))]
 

@@ -19,14 +19,16 @@ def _check(att: torch.Tensor) -> torch.Tensor:
 
 
 def fuse_heads(att: torch.Tensor, fusion: str = "mean") -> torch.Tensor:
-    """(L, H, N, N) -> (L, N, N) by the mean, max or min over heads."""
-    att = _check(att)
+    """(L, H, N, N) -> (L, N, N) float32 by the mean, max or min over heads (summed in float32;
+    the stored half-precision attentions are not copied to float32 first)."""
+    if att.ndim != 4 or att.shape[-1] != att.shape[-2]:
+        raise ValueError(f"expected attentions of shape (L, H, N, N), got {tuple(att.shape)}")
     if fusion == "mean":
-        return att.mean(1)
+        return att.mean(1, dtype=torch.float32)
     if fusion == "max":
-        return att.amax(1)
+        return att.amax(1).float()
     if fusion == "min":
-        return att.amin(1)
+        return att.amin(1).float()
     raise ValueError(f"head fusion must be one of {FUSIONS}, got {fusion!r}")
 
 
@@ -62,17 +64,38 @@ def rollout_matrix(att: torch.Tensor, fusion: str = "mean", discard: float = 0.0
 
 def rollout_fused(fused: torch.Tensor, discard: float = 0.0, keep: int = 1) -> torch.Tensor:
     """Rollout of per-layer matrices that are already head-fused: (L, N, N) -> (N, N)."""
-    fused = fused.float()
-    if discard:
-        fused = discard_lowest(fused, discard, keep)
-    n = fused.shape[-1]
-    eye = torch.eye(n, dtype=fused.dtype, device=fused.device)
-    a_hat = 0.5 * fused + 0.5 * eye
-    a_hat = a_hat / a_hat.sum(-1, keepdim=True).clamp_min(1e-12)
-    result = eye
+    a_hat = residual_rows(fused, discard, keep)
+    result = torch.eye(a_hat.shape[-1], dtype=a_hat.dtype, device=a_hat.device)
     for layer in a_hat:
         result = layer @ result
     return result
+
+
+def residual_rows(fused: torch.Tensor, discard: float = 0.0, keep: int = 1) -> torch.Tensor:
+    """Per layer Â = rownorm(0.5·A + 0.5·I) after discarding the lowest entries: (L, N, N) -> (L, N, N)."""
+    fused = fused.float()
+    if discard:
+        fused = discard_lowest(fused, discard, keep)
+    eye = torch.eye(fused.shape[-1], dtype=fused.dtype, device=fused.device)
+    a_hat = 0.5 * fused + 0.5 * eye
+    return a_hat / a_hat.sum(-1, keepdim=True).clamp_min(1e-12)
+
+
+def rollout_row(att: torch.Tensor, query: int = 0, fusion: str = "mean", discard: float = 0.0,
+                start_layer: int = 0, keep: int = 1) -> torch.Tensor:
+    """Row `query` of rollout_matrix(att, ...) without forming the matrix: (L, H, N, N) -> (N,).
+
+    e_q^T · Â_L ··· Â_start, multiplied from the left: L vector-matrix products (O(L·N²))
+    instead of L matrix products (O(L·N³)) — what a map of one token needs.
+    """
+    fused = fuse_heads(att, fusion)[start_layer:]
+    if fused.shape[0] == 0:
+        raise ValueError(f"start_layer {start_layer} leaves no layers of {att.shape[0]}")
+    a_hat = residual_rows(fused, discard, keep)
+    row = a_hat[-1, query]
+    for layer in a_hat[:-1].flip(0):
+        row = row @ layer
+    return row
 
 
 def chefer_relevance(att: torch.Tensor, grads: torch.Tensor) -> torch.Tensor:
@@ -106,8 +129,7 @@ def token_map(matrix_row: torch.Tensor, prefix: int, grid: tuple[int, int]) -> t
 def rollout(att: torch.Tensor, prefix: int, grid: tuple[int, int], fusion: str = "mean",
             discard: float = 0.0, start_layer: int = 0, query: int = 0) -> torch.Tensor:
     """Rollout map of one query token (default [CLS]) over the patches: (gh, gw)."""
-    r = rollout_matrix(att, fusion, discard, start_layer, keep=max(prefix, 1))
-    return token_map(r[query], prefix, grid)
+    return token_map(rollout_row(att, query, fusion, discard, start_layer, keep=max(prefix, 1)), prefix, grid)
 
 
 def raw_maps(att: torch.Tensor, prefix: int, grid: tuple[int, int], query: int = 0) -> torch.Tensor:

@@ -44,6 +44,7 @@ STRINGS: dict[str, dict[str, str]] = {
         # run-time messages
         "ok": "Analysed with **{model}** on {device} ({dtype}) in {seconds:.2f} s.",
         "active_model": "Active model: **{model}** · {device} · {dtype}",
+        "compiled_ready": "compiled", "compiled_compiling": "compiling in the background",
         "fallback": "⚠️ {reason}",
         "err_not_image": "This file is not an image that can be read. Please upload a JPEG, PNG, WebP or GIF photo.",
         "err_too_small": "The image is too small to analyse ({size}). Please upload a larger photo.",
@@ -100,6 +101,7 @@ STRINGS: dict[str, dict[str, str]] = {
         "low": "낮음", "high": "높음",
         "ok": "**{model}** 모델로 {device}({dtype})에서 {seconds:.2f}초 만에 분석했습니다.",
         "active_model": "사용 중인 모델: **{model}** · {device} · {dtype}",
+        "compiled_ready": "컴파일됨", "compiled_compiling": "백그라운드에서 컴파일 중",
         "fallback": "⚠️ {reason}",
         "err_not_image": "읽을 수 있는 이미지 파일이 아닙니다. JPEG, PNG, WebP, GIF 사진을 올려 주세요.",
         "err_too_small": "이미지가 너무 작아 분석할 수 없습니다({size}). 더 큰 사진을 올려 주세요.",

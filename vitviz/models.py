@@ -15,6 +15,8 @@ from collections import OrderedDict
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from .compiled import CompiledForward
+
 ROOT = Path(__file__).resolve().parent.parent
 BUNDLED_DIR = ROOT / "assets" / "models" / "vit-tiny-fashion-mnist"
 BUNDLED = "bundled"                      # the name the UI and CLI use for the bundled model
@@ -53,6 +55,7 @@ class LoadedModel:
     source: str = "local"       # "cache", "hub", "local", "bundled"
     reason: str = ""            # why this model (shown in the UI when it is not the one asked for)
     cache: dict = field(default_factory=dict)  # model-only results (position-embedding similarity, filters)
+    compiled: CompiledForward = field(default_factory=CompiledForward)  # shared by copies, like the cache
 
     @property
     def input_size(self) -> tuple[int, int]:
@@ -64,7 +67,8 @@ class LoadedModel:
         return (h or h0) // self.patch_size, (w or w0) // self.patch_size
 
     def describe(self) -> str:
-        return f"{self.name} · {self.family} · {self.device} · {self.dtype}"
+        fast = f" · {self.compiled.describe()}" if self.compiled.state != "off" else ""
+        return f"{self.name} · {self.family} · {self.device} · {self.dtype}{fast}"
 
 
 # ---------------------------------------------------------------- device and dtype

@@ -41,9 +41,10 @@ def colorize(m, cmap: str = "inferno", vmin: float | None = None, vmax: float | 
     m = to_numpy(m)
     lo = np.nanmin(m) if vmin is None else vmin
     hi = np.nanmax(m) if vmax is None else vmax
-    scaled = (m - lo) / max(hi - lo, 1e-12)
-    idx = np.clip(np.nan_to_num(scaled) * 255 + 0.5, 0, 255).astype(np.uint8)
-    return lut(cmap)[idx]
+    idx = (m - np.float32(lo)) * np.float32(255 / max(hi - lo, 1e-12)) + np.float32(0.5)   # in place from here
+    np.nan_to_num(idx, copy=False)
+    np.clip(idx, 0, 255, out=idx)
+    return np.take(lut(cmap), idx.astype(np.uint8), axis=0)
 
 
 def upsample(m, size: tuple[int, int], smooth: bool = True) -> np.ndarray:
@@ -56,7 +57,14 @@ def upsample(m, size: tuple[int, int], smooth: bool = True) -> np.ndarray:
 
 
 def blend(image: np.ndarray, colour: np.ndarray, alpha: float) -> np.ndarray:
-    return (image.astype(np.float32) * (1 - alpha) + colour.astype(np.float32) * alpha).round().astype(np.uint8)
+    """(1-alpha)·image + alpha·colour in 8-bit fixed point (alpha in 1/256 steps): a tenth of the
+    time of the float version, and within one grey level of it."""
+    a = int(round(min(max(alpha, 0.0), 1.0) * 256))
+    mixed = image.astype(np.uint16) * (256 - a)
+    mixed += colour.astype(np.uint16) * a
+    mixed += 128
+    mixed >>= 8
+    return mixed.astype(np.uint8)
 
 
 def overlay(image: np.ndarray, m, alpha: float = 0.5, cmap: str = "inferno", smooth: bool = True,
@@ -82,7 +90,9 @@ def overlay_on_upload(upload: Image.Image, box, m, alpha: float = 0.5, cmap: str
     photo = np.asarray(upload.resize((w, h), Image.NEAREST if scale > 2 else Image.BILINEAR), dtype=np.uint8)
     x0, y0, x1, y1 = (round(v * scale) for v in box)
     x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, w), min(y1, h)
-    out = (photo * 0.35).astype(np.uint8)
+    if (x0, y0, x1, y1) == (0, 0, w, h):   # the model saw the whole photo: nothing to dim
+        return overlay(photo, m, alpha, cmap, vmin=vmin, vmax=vmax)
+    out = ((photo.astype(np.uint16) * 90) >> 8).astype(np.uint8)      # dimmed to 35%
     region = photo[y0:y1, x0:x1]
     if region.size:
         out[y0:y1, x0:x1] = overlay(region, m, alpha, cmap, vmin=vmin, vmax=vmax)
@@ -92,7 +102,12 @@ def overlay_on_upload(upload: Image.Image, box, m, alpha: float = 0.5, cmap: str
 def enlarge(image: np.ndarray, min_side: int = 448) -> tuple[np.ndarray, int]:
     """Nearest-neighbour upscale by an integer factor so small inputs (28×28) stay crisp."""
     k = max(1, int(np.ceil(min_side / max(1, min(image.shape[:2])))))
-    return (image.repeat(k, 0).repeat(k, 1) if k > 1 else image), k
+    if k == 1:
+        return image, k
+    if image.dtype == np.uint8 and image.ndim == 3 and image.shape[2] == 3:   # PIL does it 3× faster
+        h, w = image.shape[:2]
+        return np.asarray(Image.fromarray(image).resize((w * k, h * k), Image.NEAREST)), k
+    return image.repeat(k, 0).repeat(k, 1), k
 
 
 def with_colorbar(image: np.ndarray, cmap: str = "inferno", low: str = "low", high: str = "high",
@@ -111,15 +126,15 @@ def with_colorbar(image: np.ndarray, cmap: str = "inferno", low: str = "low", hi
 def patch_grid(seen: np.ndarray, grid: tuple[int, int], patch_size: int, numbers: bool = True) -> np.ndarray:
     """The image the model saw with its patch grid and patch indices (row by row)."""
     big, k = enlarge(seen)
-    layer = _grid_layer(grid, patch_size * k, numbers)      # drawn once per grid, then only composited
-    out = Image.fromarray(big).convert("RGBA")
-    out.alpha_composite(layer)
-    return np.asarray(out.convert("RGB"))
+    colours, opacity = _grid_layer(grid, patch_size * k, numbers)   # drawn once per grid, then pasted
+    out = Image.fromarray(big)
+    out.paste(colours, (0, 0), opacity)
+    return np.asarray(out)
 
 
 @lru_cache(maxsize=32)
-def _grid_layer(grid: tuple[int, int], p: int, numbers: bool) -> Image.Image:
-    """Transparent RGBA layer with grid lines and patch indices for a gh×gw grid of p-pixel patches."""
+def _grid_layer(grid: tuple[int, int], p: int, numbers: bool) -> tuple[Image.Image, Image.Image]:
+    """Grid lines and patch indices for a gh×gw grid of p-pixel patches: (RGB colours, L opacity)."""
     gh, gw = grid
     img = Image.new("RGBA", (gw * p, gh * p), (0, 0, 0, 0))
     d = ImageDraw.Draw(img)
@@ -133,7 +148,7 @@ def _grid_layer(grid: tuple[int, int], p: int, numbers: bool) -> Image.Image:
             r, c = divmod(i, gw)
             d.text((c * p + 2, r * p + 1), str(i), fill=(255, 255, 0, 255), font=font(size),
                    stroke_width=1, stroke_fill=(0, 0, 0, 255))
-    return img
+    return img.convert("RGB"), img.getchannel("A")
 
 
 def token_sequence(seen: np.ndarray, grid: tuple[int, int], patch_size: int, prefix_names=("[CLS]",),

@@ -42,7 +42,7 @@ def rollout_maps(an: Analysis, fusion: str = "mean", discard: float = 0.0, start
                  query: int = 0) -> np.ndarray:
     """(gh, gw) rollout of one token, normalised to [0, 1]."""
     start_layer = int(min(max(start_layer, 0), an.num_layers - 1))
-    m = A.rollout(an.att(), an.prefix, an.grid, fusion, float(discard), start_layer, query)
+    m = A.rollout(an.attentions, an.prefix, an.grid, fusion, float(discard), start_layer, query)
     return A.normalize(m).numpy()
 
 

@@ -1,0 +1,66 @@
+"""The compiled forward (vitviz/compiled.py): same outputs as eager, used only where it fits, off on request."""
+
+import pytest
+import torch
+
+from vitviz import compiled, models
+from vitviz.analysis import analyze, analyze_batch
+
+
+@pytest.fixture(scope="module")
+def compiled_pair(tiny_vit_dir):
+    """(eager model, a separate copy of it whose compiled forward is ready)."""
+    from dataclasses import replace
+
+    eager = models.load(tiny_vit_dir, "cpu", "float32")
+    fast = replace(eager, compiled=compiled.CompiledForward(), cache={})
+    ok, why = compiled.wanted("cpu")
+    if not ok:
+        pytest.skip(f"no compiled forward here: {why}")
+    fast.compiled.start(fast, background=False)
+    assert fast.compiled.state == "ready", fast.compiled.reason
+    return eager, fast
+
+
+def test_compiled_analysis_equals_eager(compiled_pair, photo):
+    eager, fast = compiled_pair
+    calls = []
+    fn = fast.compiled._fn
+    fast.compiled._fn = lambda **kw: calls.append(kw) or fn(**kw)     # count compiled calls
+    try:
+        a, b = analyze(eager, photo), analyze(fast, photo)
+        many = analyze_batch(fast, [photo, photo.rotate(90), photo.transpose(0), photo])
+    finally:
+        fast.compiled._fn = fn
+    assert len(calls) == 2                                  # batch 1 and batch 4 both ran compiled
+    assert torch.allclose(a.att(), b.att(), atol=2e-3)
+    assert abs(a.probs - b.probs).max() < 1e-4
+    assert torch.allclose(many[0].att(), b.att(), atol=2e-3)
+
+
+def test_calls_it_was_not_built_for_run_eagerly(compiled_pair, photo):
+    _, fast = compiled_pair
+    x = torch.zeros(1, 3, 32, 32)
+    with torch.inference_mode():
+        assert fast.compiled(x) is not None
+        assert fast.compiled(torch.zeros(1, 3, 48, 64)) is None        # another resolution
+        assert fast.compiled(x, interpolate_pos_encoding=True) is None  # other arguments
+        assert fast.compiled(torch.zeros(5, 3, 32, 32)) is None        # a batch larger than the queue's
+    assert fast.compiled(x) is None                                    # gradients (class maps): eager
+    assert analyze(fast, photo, size=(48, 64)).grid == (6, 8)          # and the analysis still works
+
+
+def test_compile_can_be_turned_off(monkeypatch, tiny_vit_dir):
+    monkeypatch.setenv("VITVIZ_COMPILE", "0")
+    cf = compiled.CompiledForward()
+    cf.start(models.load(tiny_vit_dir, "cpu", "float32"), background=False)
+    assert cf.state == "failed" and "VITVIZ_COMPILE=0" in cf.reason
+    assert cf(torch.zeros(1, 3, 32, 32)) is None
+    assert "eager" in cf.describe()
+
+
+def test_a_compile_failure_leaves_eager_in_charge(monkeypatch, tiny_vit_dir):
+    monkeypatch.setattr(torch, "compile", lambda *a, **k: (_ for _ in ()).throw(RuntimeError("no inductor")))
+    cf = compiled.CompiledForward()
+    cf.start(models.load(tiny_vit_dir, "cpu", "float32"), background=False)
+    assert cf.state == "failed" and "no inductor" in cf.reason and not cf.wait(0)
