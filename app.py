@@ -22,7 +22,7 @@ from vitviz import compiled, i18n, memory, models, views
 from vitviz.analysis import analyze_batch
 from vitviz.i18n import t
 from vitviz.preprocess import BadImage
-from vitviz.render import PngSpool
+from vitviz.render import PictureSpool
 
 ROOT = Path(__file__).resolve().parent
 EXAMPLES = sorted(str(p) for p in (ROOT / "assets" / "examples").glob("*") if p.suffix in {".jpg", ".png"})
@@ -111,12 +111,13 @@ def create_demo(model: str | None = None, device: str | None = None, dtype: str 
     start = models.load(model, device, dtype)
     dev, dt = start.device, start.dtype
     memory.limit_arenas()
-    spool = PngSpool()
-    png = spool.save
-    model_pngs: dict = {}   # model-only pictures, written once
+    spool = PictureSpool()
+    picture = spool.save
+    model_pictures: dict = {}   # model-only pictures, written once
 
     def filed(fn):
-        """Run a handler on the one model thread and serve its pictures as fast-written PNG files.
+        """Run a handler on the one model thread and serve its pictures as quickly written files
+        (vitviz.render.PictureSpool).
 
         One thread for all torch work: every new calling thread would get its own OpenMP team and
         oneDNN caches, and the server's memory grew by ~1.5 GB over 300 requests that way."""
@@ -126,7 +127,7 @@ def create_demo(model: str | None = None, device: str | None = None, dtype: str 
 
         def convert(x):
             if isinstance(x, np.ndarray) and x.ndim == 3:
-                return png(x)
+                return picture(x)
             if isinstance(x, (list, tuple)):
                 return type(x)(convert(v) for v in x)
             return x
@@ -137,10 +138,10 @@ def create_demo(model: str | None = None, device: str | None = None, dtype: str 
 
         return wrapper
 
-    def model_png(key, make):
-        if key not in model_pngs:
-            model_pngs[key] = png(make())
-        return model_pngs[key]
+    def model_picture(key, make):
+        if key not in model_pictures:
+            model_pictures[key] = picture(make(), lossless=True)
+        return model_pictures[key]
 
     def get_model(name):
         return start if name in (None, start.name) else models.load(name, dev, dt)
@@ -200,7 +201,7 @@ def create_demo(model: str | None = None, device: str | None = None, dtype: str 
         if not loaded.has_classifier:
             status += "\n\n" + t("no_classifier", lang, model=loaded.name)
         hidden = getattr(loaded.model.config, "hidden_size", None)
-        # pictures stay arrays here: filed() writes them as PNGs off the model thread
+        # pictures stay arrays here: filed() writes them as files off the model thread
         return [status, views.predictions(an), grid_img, tokens_img, views.shapes_text(an, hidden, lang),
                 on_seen, on_photo, posemb_grid(loaded, an), {"model": loaded.name, "an": an},
                 *[gr.update(maximum=an.num_layers - 1)] * 3,
@@ -210,7 +211,7 @@ def create_demo(model: str | None = None, device: str | None = None, dtype: str 
         from vitviz.posemb import NoAbsolutePositions
 
         try:
-            return model_png(("posemb", loaded.name, loaded.dtype, an.grid),
+            return model_picture(("posemb", loaded.name, loaded.dtype, an.grid),
                              lambda: views.position_similarity(loaded, an.grid))
         except NoAbsolutePositions:
             return None

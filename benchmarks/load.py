@@ -2,8 +2,10 @@
 
     python benchmarks/load.py [--clients 30] [--soak 300] [--model FOLDER]
 
-Starts `python app.py` on 127.0.0.1 with the ViT-B/16 architecture (random weights, as in
-bench.py) unless --model is given, then measures, with gradio_client:
+Starts `python app.py --compile wait` on 127.0.0.1 (the compiled forward is built before serving,
+so the figures are a classroom's steady state; VITVIZ_COMPILE=off measures eager) with the
+ViT-B/16 architecture (random weights, as in bench.py) unless --model is given, then measures,
+with gradio_client:
 
   sequential  30 uploads one after another (one client)
   burst       30 clients uploading at the same moment: every answer, p50 / p95 latency, total
@@ -77,10 +79,11 @@ def main() -> None:
     port = free_port()
     env = dict(os.environ, VITVIZ_OFFLINE="1", GRADIO_ANALYTICS_ENABLED="False")
     server = subprocess.Popen([sys.executable, str(ROOT / "app.py"), "--model", model, "--host", "127.0.0.1",
-                               "--port", str(port)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                               "--port", str(port), "--compile", os.environ.get("VITVIZ_COMPILE", "wait")],
+                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}/"
     try:
-        for _ in range(240):                       # wait for the server, at most 2 minutes
+        for _ in range(600):                       # wait for the server (it compiles first), at most 5 minutes
             try:
                 socket.create_connection(("127.0.0.1", port), timeout=1).close()
                 break

@@ -37,8 +37,9 @@ def test_upload_shows_every_output(client, tiny_name, tmp_path):
     assert len(label["confidences"]) == 5
     assert abs(sum(c["confidence"] for c in label["confidences"])) <= 1.0 + 1e-6
     assert "4×4 = 16" in shapes
-    for img in (grid, tokens, ro_seen, ro_photo, pos):
-        assert Image.open(img).format == "PNG"
+    for img in (grid, tokens, ro_seen, ro_photo):        # per upload: quick JPEG files
+        assert Image.open(img).format == "JPEG"
+    assert Image.open(pos).format == "PNG"                # drawn once per model: lossless
     photo = Image.open(ro_photo)
     bar = 14 + 16                                            # the colour bar under the photo
     assert photo.width == 224 and photo.height - bar == 112  # the photo's 2:1 aspect (enlarged: it is small)

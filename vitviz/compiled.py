@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 import threading
 import time
 
@@ -59,6 +60,8 @@ class CompiledForward:
         self.state = "off"
         self.reason = ""
         self.seconds = 0.0
+        self.calls = 0               # calls answered by the compiled code
+        self.fallbacks = 0           # calls that fitted but ran eagerly (see __call__)
         self._fn = None
         self._input_size: tuple[int, int] | None = None
         self._done = threading.Event()
@@ -100,8 +103,10 @@ class CompiledForward:
             g = torch.Generator().manual_seed(0)
             # batch 1 gets its own specialised code; 2..MAX_BATCH share one dynamic-batch version
             for b in (1, 2, 3):
-                x = torch.randn(b, 3, h, w, generator=g).to(loaded.device, dtype)
+                # made inside inference mode, as vitviz.analysis makes its inputs: the compiled code
+                # is guarded on that (a tensor made outside it would not match at request time)
                 with torch.inference_mode():
+                    x = torch.randn(b, 3, h, w, generator=g).to(loaded.device, dtype)
                     got = fn(pixel_values=x, output_attentions=True)
                     want = loaded.model(pixel_values=x, output_attentions=True)
                 _check(got, want)
@@ -115,18 +120,27 @@ class CompiledForward:
 
     # ------------------------------------------------------------ using
 
-    def __call__(self, pixel_values: torch.Tensor, **kw):
-        """The model's outputs from the compiled code, or None when this call should run eagerly."""
+    def __call__(self, pixel_values, **kw):
+        """The model's outputs for a (B, 3, H, W) batch from the compiled code, or None when this call
+        should run eagerly."""
         import torch
 
         if (self.state != "ready" or kw or torch.is_grad_enabled()
                 or tuple(pixel_values.shape[-2:]) != self._input_size or pixel_values.shape[0] > MAX_BATCH):
             return None
+        if torch.is_inference_mode_enabled() and not pixel_values.is_inference():
+            pixel_values = pixel_values.clone()   # the compiled code is guarded on inference tensors
         try:
             # never compile inside a request: an unforeseen shape raises here and runs eagerly
             with torch.compiler.set_stance("fail_on_recompile"):
-                return self._fn(pixel_values=pixel_values, output_attentions=True)
-        except Exception:
+                out = self._fn(pixel_values=pixel_values, output_attentions=True)
+            self.calls += 1
+            return out
+        except Exception as exc:
+            self.fallbacks += 1
+            if self.fallbacks == 1:           # say it once, for whoever runs the server
+                print(f"vitviz: a call ran eagerly instead of compiled: {type(exc).__name__}: {str(exc)[:2000]}",
+                      file=sys.stderr, flush=True)
             return None
 
     def describe(self) -> str:
