@@ -18,6 +18,9 @@ def compiled_pair(tiny_vit_dir):
     if not ok:
         pytest.skip(f"no compiled forward here: {why}")
     fast.compiled.start(fast, background=False)
+    ours = ("compiled attentions differ", "compiled logits differ", "compiled forward returned")
+    if fast.compiled.state != "ready" and not any(m in fast.compiled.reason for m in ours):
+        pytest.skip(f"inductor cannot build here: {fast.compiled.reason}")   # a toolchain, not our maths
     assert fast.compiled.state == "ready", fast.compiled.reason
     return eager, fast
 
