@@ -92,13 +92,13 @@ def main() -> None:
                 time.sleep(0.5)
         sampler = RssSampler(server.pid)
         sampler.start()
-        # The students' browsers fetch the pictures on their own machines: the clients here leave
-        # them on the server (download_files=False) so they do not compete with it for the 2 cores.
         # The students' browsers run on their own machines; here the 30 clients share the server's 2
         # cores (~80 ms of CPU per request in gradio_client), so they run at a lower priority (nice 10)
         # to disturb what they measure as little as possible. --no-nice measures without.
         if a.nice:
             os.nice(10)
+        # For the same reason the clients leave the pictures on the server (download_files=False):
+        # students' browsers fetch them on their own machines.
         clients = [Client(url, verbose=False, download_files=False) for _ in range(a.clients)]
         size = clients[0].view_api(print_info=False, return_format="dict")["named_endpoints"]["/analyze"]["parameters"][2][
             "parameter_default"]

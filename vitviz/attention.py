@@ -12,17 +12,20 @@ import torch
 FUSIONS = ("mean", "max", "min")
 
 
-def _check(att: torch.Tensor) -> torch.Tensor:
+def _check_shape(att: torch.Tensor) -> torch.Tensor:
     if att.ndim != 4 or att.shape[-1] != att.shape[-2]:
         raise ValueError(f"expected attentions of shape (L, H, N, N), got {tuple(att.shape)}")
-    return att.float()
+    return att
+
+
+def _check(att: torch.Tensor) -> torch.Tensor:
+    return _check_shape(att).float()
 
 
 def fuse_heads(att: torch.Tensor, fusion: str = "mean") -> torch.Tensor:
     """(L, H, N, N) -> (L, N, N) float32 by the mean, max or min over heads (summed in float32;
     the stored half-precision attentions are not copied to float32 first)."""
-    if att.ndim != 4 or att.shape[-1] != att.shape[-2]:
-        raise ValueError(f"expected attentions of shape (L, H, N, N), got {tuple(att.shape)}")
+    att = _check_shape(att)
     if fusion == "mean":
         return att.mean(1, dtype=torch.float32)
     if fusion == "max":
