@@ -9,8 +9,7 @@ import torch
 from torch import nn
 
 from vitviz import attention as A
-from vitviz.scratch import (Block, HybridViT, PatchEmbedding, ScratchConfig, ScratchViT, from_hf, patchify,
-                            to_hf)
+from vitviz.scratch import Block, HybridViT, PatchEmbedding, ScratchConfig, ScratchViT, from_hf, patchify, to_hf
 
 from .conftest import tiny_vit_config
 

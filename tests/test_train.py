@@ -10,7 +10,7 @@ import torch
 
 from vitviz import data, models
 from vitviz.analysis import analyze
-from vitviz.scratch import ScratchConfig
+from vitviz.scratch import ScratchConfig, ScratchViT
 from vitviz.train import TrainSettings, save, to_input, train
 
 
@@ -66,9 +66,14 @@ def synthetic(n=256, seed=0):
     return x, y.astype(np.int64)
 
 
-def tiny_cfg():
+def tiny_cfg(**kw):
     return ScratchConfig(image_size=16, patch_size=4, hidden_size=32, num_layers=2, num_heads=4, mlp_size=64,
-                         num_classes=2)
+                         num_classes=2, **kw)
+
+
+def tiny_vit(seed=0, **kw):
+    torch.manual_seed(seed)          # the initial weights come from torch's generator
+    return ScratchViT(tiny_cfg(**kw))
 
 
 def test_training_smoke_loss_goes_down_and_saves_for_the_app(tmp_path):
@@ -76,7 +81,7 @@ def test_training_smoke_loss_goes_down_and_saves_for_the_app(tmp_path):
     tx, ty = synthetic(64, seed=1)
     s = TrainSettings(epochs=8, batch_size=32, lr=2e-3, warmup_epochs=0.5, progress=False, crop_padding=1,
                       flip=True, seed=0)
-    result = train(tiny_cfg(), x, y, tx, ty, s)
+    result = train(tiny_vit(), x, y, tx, ty, s)
     losses = [h["loss"] for h in result.history]
     assert losses[-1] < losses[0] * 0.8
     assert result.test_accuracy > 0.8
@@ -98,8 +103,8 @@ def test_training_smoke_loss_goes_down_and_saves_for_the_app(tmp_path):
 def test_training_is_reproducible_with_the_seed():
     x, y = synthetic(64)
     s = TrainSettings(epochs=1, batch_size=16, progress=False, seed=3)
-    a = train(tiny_cfg(), x, y, x[:0], y[:0], s).model.state_dict()
-    b = train(tiny_cfg(), x, y, x[:0], y[:0], s).model.state_dict()
+    a = train(tiny_vit(3), x, y, x[:0], y[:0], s).model.state_dict()
+    b = train(tiny_vit(3), x, y, x[:0], y[:0], s).model.state_dict()
     assert all(torch.equal(a[k], b[k]) for k in a)
 
 

@@ -8,6 +8,10 @@
            x = x + MSA(LN(x));  x = x + MLP(LN(x))     (MLP: Linear-GELU-Linear)
       -> LN, head on the final [CLS]                   (B, num_classes)
 
+With ``distilled=True`` it is DeiT (Touvron et al. 2021): a second learned
+token, [DIST], sits after [CLS] and has its own head, trained to predict a
+teacher's labels; the prediction averages both heads.
+
 This is the model the source tutorial describes, with its code's bugs fixed
 (each one is pinned by a test in tests/test_scratch.py):
 
@@ -17,8 +21,9 @@ This is the model the source tutorial describes, with its code's bugs fixed
 - attention is batch-first and mixes tokens of one image, never images;
 - blocks are pre-norm with GELU, as in the paper (not post-norm with ReLU).
 
-Its parameters map one-to-one onto transformers' ``ViTForImageClassification``
-(see ``hf_key_map``), so weights move both ways and give the same logits.
+Its parameters map one-to-one onto transformers' ``ViTForImageClassification`` (or
+``DeiTForImageClassificationWithTeacher`` when distilled; see ``hf_key_map``), so weights move both
+ways and give the same logits.
 A hybrid variant replaces patch cutting by a small CNN stem whose feature map
 is read as a grid of 1×1 patches.
 """
@@ -45,6 +50,7 @@ class ScratchConfig:
     num_classes: int = 10
     layer_norm_eps: float = 1e-12           # transformers' ViT default, so logits match exactly
     dropout: float = 0.0
+    distilled: bool = False                 # DeiT: a [DIST] token after [CLS], with its own head
 
     def __post_init__(self):
         if isinstance(self.image_size, int):
@@ -57,6 +63,11 @@ class ScratchConfig:
             raise ValueError(f"hidden_size {self.hidden_size} must divide by num_heads {self.num_heads}")
 
     @property
+    def num_prefix(self) -> int:
+        """Tokens before the patches: [CLS], and [DIST] when distilled."""
+        return 2 if self.distilled else 1
+
+    @property
     def grid(self) -> tuple[int, int]:
         """(gh, gw): patches per column and per row."""
         return self.image_size[0] // self.patch_size, self.image_size[1] // self.patch_size
@@ -66,8 +77,10 @@ class ScratchConfig:
 
 
 class ScratchOutput(NamedTuple):
-    logits: torch.Tensor                    # (B, num_classes)
+    logits: torch.Tensor                    # (B, num_classes): the prediction (mean of both heads if distilled)
     attentions: tuple[torch.Tensor, ...]    # L tensors (B, H, N, N), empty unless asked for
+    cls_logits: torch.Tensor | None = None  # (B, num_classes) from [CLS]; trained on the true labels
+    dist_logits: torch.Tensor | None = None  # (B, num_classes) from [DIST]; trained on the teacher's labels
 
 
 def patchify(images: torch.Tensor, patch_size: int) -> torch.Tensor:
@@ -158,27 +171,35 @@ class Block(nn.Module):
 
 
 class Encoder(nn.Module):
-    """Tokens (B, N_p, D) -> [CLS] + position embedding -> L blocks -> LN -> logits."""
+    """Tokens (B, N_p, D) -> [CLS] ([DIST]) + position embedding -> L blocks -> LN -> logits."""
 
     def __init__(self, cfg: ScratchConfig, num_tokens: int):
         super().__init__()
         self.cls_token = nn.Parameter(torch.zeros(1, 1, cfg.hidden_size))
-        self.pos_embed = nn.Parameter(torch.randn(1, 1 + num_tokens, cfg.hidden_size) * 0.02)
+        # [DIST] starts random so that it differs from [CLS] by more than its position embedding.
+        self.dist_token = nn.Parameter(torch.randn(1, 1, cfg.hidden_size) * 0.02) if cfg.distilled else None
+        self.pos_embed = nn.Parameter(torch.randn(1, cfg.num_prefix + num_tokens, cfg.hidden_size) * 0.02)
         self.drop = nn.Dropout(cfg.dropout)
         self.blocks = nn.ModuleList(Block(cfg) for _ in range(cfg.num_layers))
         self.norm = nn.LayerNorm(cfg.hidden_size, eps=cfg.layer_norm_eps)
         self.head = nn.Linear(cfg.hidden_size, cfg.num_classes)
+        self.dist_head = nn.Linear(cfg.hidden_size, cfg.num_classes) if cfg.distilled else None
 
     def forward(self, tokens: torch.Tensor, output_attentions: bool = False) -> ScratchOutput:
-        cls = self.cls_token.expand(tokens.shape[0], -1, -1)
-        x = self.drop(torch.cat([cls, tokens], dim=1) + self.pos_embed)  # (B, N, D)
+        prefix = [self.cls_token] + ([self.dist_token] if self.dist_token is not None else [])
+        prefix = [t.expand(tokens.shape[0], -1, -1) for t in prefix]
+        x = self.drop(torch.cat([*prefix, tokens], dim=1) + self.pos_embed)  # (B, N, D)
         attentions = []
         for block in self.blocks:
             x, probs = block(x, output_attentions)
             if output_attentions:
                 attentions.append(probs)
-        logits = self.head(self.norm(x)[:, 0])  # classify from the final [CLS] token
-        return ScratchOutput(logits, tuple(attentions))
+        x = self.norm(x)
+        cls_logits = self.head(x[:, 0])  # classify from the final [CLS] token
+        if self.dist_head is None:
+            return ScratchOutput(cls_logits, tuple(attentions), cls_logits)
+        dist_logits = self.dist_head(x[:, 1])
+        return ScratchOutput((cls_logits + dist_logits) / 2, tuple(attentions), cls_logits, dist_logits)
 
 
 class ScratchViT(nn.Module):
@@ -236,18 +257,27 @@ def _init_weights(m: nn.Module) -> None:
 
 # ---- weight compatibility with transformers' ViTForImageClassification ----
 
-def hf_key_map(num_layers: int) -> dict[str, str]:
-    """Scratch parameter name -> transformers parameter name (same shapes except the patch projection)."""
+def hf_key_map(num_layers: int, distilled: bool = False) -> dict[str, str]:
+    """Scratch parameter name -> transformers parameter name (same shapes except the patch projection).
+
+    Plain: ``ViTForImageClassification``; distilled: ``DeiTForImageClassificationWithTeacher``.
+    """
+    base = "deit" if distilled else "vit"
     keys = {
-        "patch_embed.proj.weight": "vit.embeddings.patch_embeddings.projection.weight",
-        "patch_embed.proj.bias": "vit.embeddings.patch_embeddings.projection.bias",
-        "encoder.cls_token": "vit.embeddings.cls_token",
-        "encoder.pos_embed": "vit.embeddings.position_embeddings",
-        "encoder.norm.weight": "vit.layernorm.weight",
-        "encoder.norm.bias": "vit.layernorm.bias",
-        "encoder.head.weight": "classifier.weight",
-        "encoder.head.bias": "classifier.bias",
+        "patch_embed.proj.weight": f"{base}.embeddings.patch_embeddings.projection.weight",
+        "patch_embed.proj.bias": f"{base}.embeddings.patch_embeddings.projection.bias",
+        "encoder.cls_token": f"{base}.embeddings.cls_token",
+        "encoder.pos_embed": f"{base}.embeddings.position_embeddings",
+        "encoder.norm.weight": f"{base}.layernorm.weight",
+        "encoder.norm.bias": f"{base}.layernorm.bias",
     }
+    if distilled:
+        keys["encoder.dist_token"] = "deit.embeddings.distillation_token"
+        for p in ("weight", "bias"):
+            keys[f"encoder.head.{p}"] = f"cls_classifier.{p}"
+            keys[f"encoder.dist_head.{p}"] = f"distillation_classifier.{p}"
+    else:
+        keys.update({"encoder.head.weight": "classifier.weight", "encoder.head.bias": "classifier.bias"})
     per_block = {
         "norm1": "layernorm_before", "norm2": "layernorm_after",
         "attn.q": "attention.q_proj", "attn.k": "attention.k_proj", "attn.v": "attention.v_proj",
@@ -256,13 +286,14 @@ def hf_key_map(num_layers: int) -> dict[str, str]:
     for i in range(num_layers):
         for ours, theirs in per_block.items():
             for p in ("weight", "bias"):
-                keys[f"encoder.blocks.{i}.{ours}.{p}"] = f"vit.layers.{i}.{theirs}.{p}"
+                keys[f"encoder.blocks.{i}.{ours}.{p}"] = f"{base}.layers.{i}.{theirs}.{p}"
     return keys
 
 
 def config_from_hf(hf_config) -> ScratchConfig:
     if hf_config.hidden_act != "gelu" or not hf_config.qkv_bias:
-        raise ValueError(f"expected a ViT with exact GELU and qkv bias, got {hf_config.hidden_act}, qkv_bias={hf_config.qkv_bias}")
+        raise ValueError(f"expected a ViT with exact GELU and qkv bias, got {hf_config.hidden_act}, "
+                         f"qkv_bias={hf_config.qkv_bias}")
     size = hf_config.image_size
     return ScratchConfig(
         image_size=tuple(size) if isinstance(size, (list, tuple)) else (size, size),
@@ -270,16 +301,18 @@ def config_from_hf(hf_config) -> ScratchConfig:
         hidden_size=hf_config.hidden_size, num_layers=hf_config.num_hidden_layers,
         num_heads=hf_config.num_attention_heads, mlp_size=hf_config.intermediate_size,
         num_classes=hf_config.num_labels, layer_norm_eps=hf_config.layer_norm_eps,
+        distilled=hf_config.model_type == "deit",
     )
 
 
 def from_hf(hf_model) -> ScratchViT:
-    """A ScratchViT with the weights of a transformers ViTForImageClassification."""
+    """A ScratchViT with the weights of a transformers ViTForImageClassification
+    (or DeiTForImageClassificationWithTeacher: a distilled ScratchViT)."""
     cfg = config_from_hf(hf_model.config)
     model = ScratchViT(cfg)
     theirs = hf_model.state_dict()
     state = {}
-    for ours, name in hf_key_map(cfg.num_layers).items():
+    for ours, name in hf_key_map(cfg.num_layers, cfg.distilled).items():
         t = theirs[name]
         if ours == "patch_embed.proj.weight":  # Conv2d (D, C, P, P) == Linear over (C, P, P)-ordered pixels
             t = t.reshape(t.shape[0], -1)
@@ -289,10 +322,11 @@ def from_hf(hf_model) -> ScratchViT:
 
 
 def hf_config_for(cfg: ScratchConfig, id2label: dict[int, str] | None = None):
-    from transformers import ViTConfig
+    from transformers import DeiTConfig, ViTConfig
 
     id2label = id2label or {i: str(i) for i in range(cfg.num_classes)}
-    return ViTConfig(
+    config_class = DeiTConfig if cfg.distilled else ViTConfig
+    return config_class(
         image_size=list(cfg.image_size) if cfg.image_size[0] != cfg.image_size[1] else cfg.image_size[0],
         patch_size=cfg.patch_size, num_channels=cfg.num_channels, hidden_size=cfg.hidden_size,
         num_hidden_layers=cfg.num_layers, num_attention_heads=cfg.num_heads,
@@ -303,18 +337,20 @@ def hf_config_for(cfg: ScratchConfig, id2label: dict[int, str] | None = None):
 
 
 def to_hf(model: ScratchViT, id2label: dict[int, str] | None = None):
-    """A transformers ViTForImageClassification with this model's weights."""
-    from transformers import ViTForImageClassification
+    """A transformers model with this model's weights: ViTForImageClassification, or
+    DeiTForImageClassificationWithTeacher when distilled (its config names the class in
+    ``architectures`` once saved, so AutoModel-style loading finds it)."""
+    from transformers import DeiTForImageClassificationWithTeacher, ViTForImageClassification
 
     cfg = model.config
-    hf = ViTForImageClassification(hf_config_for(cfg, id2label))
+    model_class = DeiTForImageClassificationWithTeacher if cfg.distilled else ViTForImageClassification
+    hf = model_class(hf_config_for(cfg, id2label))
     ours = model.state_dict()
     state = {}
-    for name, theirs in hf_key_map(cfg.num_layers).items():
+    for name, theirs in hf_key_map(cfg.num_layers, cfg.distilled).items():
         t = ours[name]
         if name == "patch_embed.proj.weight":
             t = t.reshape(cfg.hidden_size, cfg.num_channels, cfg.patch_size, cfg.patch_size)
         state[theirs] = t
     hf.load_state_dict(state, strict=True)
     return hf.eval()
-

@@ -38,6 +38,7 @@ class TrainSettings:
     label_smoothing: float = 0.1
     crop_padding: int = 2          # random translation by up to this many pixels
     flip: bool = True              # horizontal flips (fine for clothes; not for digits)
+    erase: float = 0.0             # probability of random erasing per image
     seed: int = 0
     threads: int = 0               # 0: torch's default
     progress: bool = True
@@ -61,31 +62,59 @@ def to_input(images_u8: torch.Tensor, channels: int) -> torch.Tensor:
     return x
 
 
-def augment(x: torch.Tensor, pad: int, flip: bool, gen: torch.Generator) -> torch.Tensor:
-    """Random translation (zero padding, then a random crop) and horizontal flip, per image."""
+def augment(x: torch.Tensor, pad: int, flip: bool, gen: torch.Generator, erase: float = 0.0) -> torch.Tensor:
+    """Per image: random translation by up to ``pad`` pixels (the border filled with black), a
+    horizontal flip with probability ½, and with probability ``erase`` a black rectangle of 2–25 %
+    of the image (random erasing, Zhong et al. 2020). (B, C, H, W) -> (B, C, H, W)."""
     b, _, h, w = x.shape
+    black = -MEAN / STD
     if pad:
-        padded = F.pad(x, (pad, pad, pad, pad), value=-MEAN / STD)  # pad with "black"
-        dy = torch.randint(0, 2 * pad + 1, (b,), generator=gen)
-        dx = torch.randint(0, 2 * pad + 1, (b,), generator=gen)
-        x = torch.stack([padded[i, :, dy[i]:dy[i] + h, dx[i]:dx[i] + w] for i in range(b)])
+        padded = F.pad(x, (pad, pad, pad, pad), value=black)
+        rows = torch.randint(0, 2 * pad + 1, (b, 1), generator=gen) + torch.arange(h)   # (B, H)
+        cols = torch.randint(0, 2 * pad + 1, (b, 1), generator=gen) + torch.arange(w)   # (B, W)
+        x = padded[torch.arange(b)[:, None, None], :, rows[:, :, None], cols[:, None, :]]  # (B, H, W, C)
+        x = x.permute(0, 3, 1, 2)
     if flip:
         mask = torch.rand(b, generator=gen) < 0.5
         x = torch.where(mask[:, None, None, None], x.flip(-1), x)
-    return x
+    if erase:
+        area = torch.empty(b).uniform_(0.02, 0.25, generator=gen) * h * w
+        aspect = torch.exp(torch.empty(b).uniform_(-1.2, 1.2, generator=gen))
+        eh = (area * aspect).sqrt().round().clamp(1, h).long()
+        ew = (area / aspect).sqrt().round().clamp(1, w).long()
+        top = (torch.rand(b, generator=gen) * (h - eh + 1)).long()
+        left = (torch.rand(b, generator=gen) * (w - ew + 1)).long()
+        ys, xs = torch.arange(h), torch.arange(w)
+        inside = (((ys >= top[:, None]) & (ys < (top + eh)[:, None]))[:, :, None]
+                  & ((xs >= left[:, None]) & (xs < (left + ew)[:, None]))[:, None, :])      # (B, H, W)
+        inside &= (torch.rand(b, generator=gen) < erase)[:, None, None]
+        x = x.masked_fill(inside[:, None], black)
+    return x.contiguous()
 
 
 @torch.no_grad()
-def evaluate(model, images: np.ndarray, labels: np.ndarray, num_classes: int, batch_size: int = 500):
-    """(accuracy, confusion matrix (K, K)) of model on uint8 images."""
+def predict(model, images: np.ndarray, batch_size: int = 500) -> dict[str, np.ndarray]:
+    """Predicted classes of uint8 images (N, C, H, W): {"logits": (N,), and for a distilled
+    model also "cls" and "dist", the classes each head alone predicts}."""
     model.eval()
-    confusion = np.zeros((num_classes, num_classes), dtype=np.int64)
     channels = model.config.num_channels
+    preds: dict[str, list] = {}
     for i in range(0, len(images), batch_size):
-        x = to_input(torch.from_numpy(images[i:i + batch_size]), channels)
-        pred = model(x).logits.argmax(-1).numpy()
-        np.add.at(confusion, (labels[i:i + batch_size], pred), 1)
-    return confusion.trace() / confusion.sum(), confusion
+        out = model(to_input(torch.from_numpy(images[i:i + batch_size]), channels))
+        heads = {"logits": out.logits}
+        if out.dist_logits is not None:
+            heads.update(cls=out.cls_logits, dist=out.dist_logits)
+        for name, logits in heads.items():
+            preds.setdefault(name, []).append(logits.argmax(-1).numpy())
+    return {name: np.concatenate(p) for name, p in preds.items()}
+
+
+def evaluate(model, images: np.ndarray, labels: np.ndarray, num_classes: int, batch_size: int = 500):
+    """(accuracy, confusion matrix (K, K): rows true class, columns predicted) of model on uint8 images."""
+    pred = predict(model, images, batch_size)["logits"]
+    confusion = np.zeros((num_classes, num_classes), dtype=np.int64)
+    np.add.at(confusion, (labels, pred), 1)
+    return confusion.trace() / max(1, confusion.sum()), confusion
 
 
 def lr_at(step: int, total: int, warmup: int, base: float) -> float:
@@ -95,61 +124,89 @@ def lr_at(step: int, total: int, warmup: int, base: float) -> float:
     return base * 0.5 * (1 + math.cos(math.pi * progress))
 
 
-def train(cfg: ScratchConfig, train_x: np.ndarray, train_y: np.ndarray,
-          test_x: np.ndarray, test_y: np.ndarray, s: TrainSettings) -> TrainResult:
-    """Train a ScratchViT on uint8 images (N, C, H, W) and int labels (N,)."""
-    torch.manual_seed(s.seed)
+def hard_distillation_loss(out, labels: torch.Tensor, teacher_labels: torch.Tensor | None,
+                           smoothing: float) -> torch.Tensor:
+    """DeiT's hard-label distillation: ½·CE([CLS] head, true labels) + ½·CE([DIST] head, the teacher's
+    top-1). Label smoothing applies to the true labels only, as in DeiT. A model without a
+    distillation head (or no teacher) gets plain cross-entropy on ``out.logits``."""
+    if out.dist_logits is None or teacher_labels is None:
+        return F.cross_entropy(out.logits, labels, label_smoothing=smoothing)
+    return (0.5 * F.cross_entropy(out.cls_logits, labels, label_smoothing=smoothing)
+            + 0.5 * F.cross_entropy(out.dist_logits, teacher_labels))
+
+
+def _optimizer(model, s: TrainSettings) -> torch.optim.Optimizer:
+    """AdamW; no weight decay on biases, norms, tokens and position embeddings."""
+    decay, no_decay = [], []
+    for name, p in model.named_parameters():
+        (decay if p.ndim >= 2 and "pos_embed" not in name else no_decay).append(p)
+    return torch.optim.AdamW([{"params": decay, "weight_decay": s.weight_decay},
+                              {"params": no_decay, "weight_decay": 0.0}], lr=s.lr)
+
+
+def _progress_bar(steps: int, desc: str, enabled: bool):
+    if not enabled:
+        return range(steps)
+    from tqdm.auto import tqdm
+    return tqdm(range(steps), desc=desc, mininterval=2.0)
+
+
+def train(model: torch.nn.Module, train_x: np.ndarray, train_y: np.ndarray,
+          test_x: np.ndarray, test_y: np.ndarray, s: TrainSettings,
+          teacher: torch.nn.Module | None = None, log=print) -> TrainResult:
+    """Train a ScratchViT, HybridViT or SmallCNN on uint8 images (N, C, H, W) and int labels (N,).
+
+    With a teacher and a distilled ViT, the [DIST] head learns the teacher's top-1 class of each
+    augmented image (DeiT hard distillation). The model's initial weights come from its own
+    construction: seed torch before building it for a reproducible run (``seeded``).
+    """
     if s.threads:
         torch.set_num_threads(s.threads)
     gen = torch.Generator().manual_seed(s.seed)
-    model = ScratchViT(cfg)
-    result = TrainResult(model, initial_pos_embed=model.encoder.pos_embed.detach()[0].numpy().copy())
-    decay = [p for n, p in model.named_parameters() if p.ndim >= 2 and "pos_embed" not in n]
-    no_decay = [p for n, p in model.named_parameters() if p.ndim < 2 or "pos_embed" in n]
-    opt = torch.optim.AdamW([{"params": decay, "weight_decay": s.weight_decay},
-                             {"params": no_decay, "weight_decay": 0.0}], lr=s.lr)
+    pos = getattr(getattr(model, "encoder", None), "pos_embed", None)
+    result = TrainResult(model, initial_pos_embed=None if pos is None else pos.detach()[0].numpy().copy())
+    if teacher is not None:
+        teacher.eval()
+    opt = _optimizer(model, s)
     steps_per_epoch = math.ceil(len(train_x) / s.batch_size)
     total, warmup = s.epochs * steps_per_epoch, int(s.warmup_epochs * steps_per_epoch)
     xs, ys = torch.from_numpy(train_x), torch.from_numpy(train_y)
+    channels = model.config.num_channels
     start, step = time.perf_counter(), 0
-    try:
-        from tqdm.auto import tqdm
-    except ImportError:  # tqdm is optional: plain iteration without a bar
-        def tqdm(it, **_):
-            return it
     for epoch in range(s.epochs):
         model.train()
         order = torch.randperm(len(xs), generator=gen)
         seen = correct = 0
         loss_sum = 0.0
-        bar = tqdm(range(steps_per_epoch), desc=f"epoch {epoch + 1}/{s.epochs}", disable=not s.progress,
-                   mininterval=2.0)
-        for b in bar:
+        for b in _progress_bar(steps_per_epoch, f"epoch {epoch + 1}/{s.epochs}", s.progress):
             idx = order[b * s.batch_size:(b + 1) * s.batch_size]
-            x = augment(to_input(xs[idx], cfg.num_channels), s.crop_padding, s.flip, gen)
+            x = augment(to_input(xs[idx], channels), s.crop_padding, s.flip, gen, s.erase)
             y = ys[idx]
+            teacher_y = None
+            if teacher is not None:
+                with torch.no_grad():   # not inference_mode: its tensors cannot be loss targets
+                    teacher_y = teacher(x).logits.argmax(-1)
             for group in opt.param_groups:
                 group["lr"] = lr_at(step, total, warmup, s.lr)
-            logits = model(x).logits
-            loss = F.cross_entropy(logits, y, label_smoothing=s.label_smoothing)
+            out = model(x)
+            loss = hard_distillation_loss(out, y, teacher_y, s.label_smoothing)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             opt.step()
             step += 1
             seen += len(y)
-            correct += (logits.argmax(-1) == y).sum().item()
+            correct += (out.logits.argmax(-1) == y).sum().item()
             loss_sum += loss.item() * len(y)
-            if s.progress and hasattr(bar, "set_postfix"):
-                bar.set_postfix(loss=f"{loss_sum / seen:.3f}", acc=f"{correct / seen:.3f}")
-        test_acc, _ = evaluate(model, test_x, test_y, cfg.num_classes) if len(test_x) else (float("nan"), None)
+        test_acc, _ = evaluate(model, test_x, test_y, model.config.num_classes) if len(test_x) else (float("nan"), None)
+        elapsed = time.perf_counter() - start
         result.history.append({"epoch": epoch + 1, "loss": loss_sum / seen, "train_acc": correct / seen,
-                               "test_acc": float(test_acc), "seconds": time.perf_counter() - start})
-        print(f"epoch {epoch + 1}: loss {loss_sum / seen:.4f}  train acc {correct / seen:.4f}  "
-              f"test acc {test_acc:.4f}  ({time.perf_counter() - start:.0f} s)", flush=True)
+                               "test_acc": float(test_acc), "seconds": elapsed})
+        log(f"epoch {epoch + 1}: loss {loss_sum / seen:.4f}  train acc {correct / seen:.4f}  "
+            f"test acc {test_acc:.4f}  ({elapsed:.0f} s)")
     result.seconds = time.perf_counter() - start
     if len(test_x):
-        acc, result.confusion = evaluate(model, test_x, test_y, cfg.num_classes)
+        acc, result.confusion = evaluate(model, test_x, test_y, model.config.num_classes)
         result.test_accuracy = float(acc)
     return result
 
@@ -226,7 +283,8 @@ def main(argv: list[str] | None = None) -> None:
     settings = TrainSettings(epochs=a.epochs, batch_size=a.batch_size, lr=a.lr, weight_decay=a.weight_decay,
                              seed=a.seed, threads=a.threads, flip=not a.no_flip, progress=not a.no_progress)
     print(f"training on {len(train_x)} images, testing on {len(test_x)}; {cfg}", flush=True)
-    result = train(cfg, train_x, train_y, test_x, test_y, settings)
+    torch.manual_seed(settings.seed)
+    result = train(ScratchViT(cfg), train_x, train_y, test_x, test_y, settings)
     command = "python -m vitviz.train " + " ".join(shlex.quote(x) for x in (argv if argv is not None else sys.argv[1:]))
     out = save(result, a.out, names, settings, command, len(train_x))
     print(f"test accuracy {result.test_accuracy:.4f} after {result.seconds / 60:.1f} min; saved to {out}")
