@@ -13,7 +13,12 @@ import numpy as np
 import torch
 from PIL import Image
 
+from .memo import Memo
 from .preprocess import Prepared, open_image, prepare
+
+# Maps over the photo are drawn at most this large (render.overlay_on_upload), so an analysis keeps
+# a copy of this size, not the upload: a 12-megapixel phone photo would hold 36 MB per session.
+DISPLAY_SIDE = 640
 
 # Attentions are kept in half precision between requests: plenty for display, and a
 # ViT-B/16 analysis then takes 12·12·197·197·2 B ≈ 11 MB per session instead of 22 MB.
@@ -23,9 +28,9 @@ STORE_DTYPE = torch.float16
 @dataclass
 class Analysis:
     model_name: str
-    upload: Image.Image                  # the photo, upright RGB
+    upload: Image.Image                  # the photo, upright RGB, at most DISPLAY_SIDE on its long side
     seen: np.ndarray                     # (H, W, 3) uint8: what the model saw after resize / crop
-    box: tuple[float, float, float, float]  # the part of the upload that `seen` shows (upload pixels)
+    box: tuple[float, float, float, float]  # the part of `upload` that `seen` shows (its pixels)
     pixel_values: torch.Tensor           # (3, H, W) float32 model input (for class-specific maps)
     grid: tuple[int, int]                # (gh, gw)
     patch_size: int
@@ -33,7 +38,7 @@ class Analysis:
     attentions: torch.Tensor             # (L, H, N, N) in STORE_DTYPE, N = prefix + gh·gw
     probs: np.ndarray | None             # (K,) softmax over classes; None for backbones without a head
     labels: dict[int, str]
-    extras: dict = field(default_factory=dict)   # per-image results worth keeping (class maps by target)
+    memo: Memo = field(default_factory=lambda: Memo(max_entries=8))  # per-image results (class maps by target)
 
     @property
     def num_layers(self) -> int:
@@ -55,7 +60,9 @@ class Analysis:
         return self.attentions.float()
 
     def nbytes(self) -> int:
-        return self.attentions.numel() * self.attentions.element_size() + self.pixel_values.numel() * 4
+        """Memory held: attentions, model input, the two pictures."""
+        return (self.attentions.numel() * self.attentions.element_size() + self.pixel_values.numel() * 4
+                + self.seen.nbytes + 3 * self.upload.width * self.upload.height)
 
 
 def prefix_names(family: str, prefix: int) -> list[str]:
@@ -93,30 +100,97 @@ def image_attentions(attentions, i: int) -> torch.Tensor:
     return buf
 
 
-def analyze_batch(loaded, images, size: tuple[int, int] | None = None) -> list[Analysis]:
-    """Analyse several images in one forward pass (a classroom burst). size: (H, W) to run
-    at instead of the model's input size (position embeddings are interpolated)."""
-    spec = loaded.spec if size is None else loaded.spec.at_size(*size)
-    uploads = [open_image(im) for im in images]
-    prepared: list[Prepared] = [prepare(u, spec) for u in uploads]
-    batch = torch.stack([p.pixel_values for p in prepared])
-    h, w = batch.shape[-2:]
-    grid = (h // loaded.patch_size, w // loaded.patch_size)
+def display_copy(upload: Image.Image, box) -> tuple[Image.Image, tuple[float, float, float, float]]:
+    """The upload shrunk to at most DISPLAY_SIDE on its long side, and the box in its pixels."""
+    scale = DISPLAY_SIDE / max(upload.size)
+    if scale >= 1:
+        return upload, box
+    small = upload.resize((max(1, round(upload.width * scale)), max(1, round(upload.height * scale))),
+                          Image.BILINEAR)
+    sx, sy = small.width / upload.width, small.height / upload.height
+    x0, y0, x1, y1 = box
+    return small, (x0 * sx, y0 * sy, x1 * sx, y1 * sy)
+
+
+@dataclass
+class ModelOutput:
+    """What the model returned for one image, on the CPU, ready to be sent between processes."""
+    attentions: torch.Tensor             # (L, H, N, N) in STORE_DTYPE
+    probs: np.ndarray | None             # (K,) or None without a classifier
+
+
+def run_model(loaded, batch: torch.Tensor) -> list[ModelOutput]:
+    """The one forward pass: (B, 3, H, W) model inputs -> one ModelOutput per image."""
     with torch.inference_mode():
         out = forward(loaded, batch)
     if not out.attentions:
         raise RuntimeError("the model returned no attentions; load it with attn_implementation='eager'")
-    n = out.attentions[0].shape[-1]
+    logits = getattr(out, "logits", None) if loaded.has_classifier else None
+    probs = logits.float().softmax(-1).cpu().numpy() if logits is not None else None
+    return [ModelOutput(image_attentions(out.attentions, i), None if probs is None else probs[i])
+            for i in range(len(batch))]
+
+
+def prepare_images(loaded, images, size: tuple[int, int] | None = None) -> list[tuple[Image.Image, Prepared]]:
+    """Decode and preprocess (on the CPU; raises BadImage): [(upright upload, Prepared)]."""
+    spec = loaded.spec if size is None else loaded.spec.at_size(*size)
+    uploads = [open_image(im) for im in images]
+    return [(u, prepare(u, spec)) for u in uploads]
+
+
+def analyze_batch(loaded, images, size: tuple[int, int] | None = None, run=run_model) -> list[Analysis]:
+    """Analyse several images in one forward pass (a classroom burst). size: (H, W) to run
+    at instead of the model's input size (position embeddings are interpolated). run: the
+    forward pass, ``run_model`` or a stand-in that calls it elsewhere (a GPU worker)."""
+    prepared = prepare_images(loaded, images, size)
+    batch = torch.stack([p.pixel_values for _, p in prepared])
+    h, w = batch.shape[-2:]
+    grid = (h // loaded.patch_size, w // loaded.patch_size)
+    outputs = run(loaded, batch)
+    n = outputs[0].attentions.shape[-1]
     prefix = n - grid[0] * grid[1]
     if prefix < 0:
         raise ValueError(f"expected at least {grid[0] * grid[1]} tokens for a {grid} grid, got {n}")
-    logits = getattr(out, "logits", None) if loaded.has_classifier else None
-    probs = logits.float().softmax(-1).cpu().numpy() if logits is not None else None
-    return [Analysis(model_name=loaded.name, upload=u, seen=p.seen, box=p.box, pixel_values=p.pixel_values,
-                     grid=grid, patch_size=loaded.patch_size, prefix=prefix,
-                     attentions=image_attentions(out.attentions, i),
-                     probs=None if probs is None else probs[i], labels=loaded.id2label)
-            for i, (u, p) in enumerate(zip(uploads, prepared))]
+    analyses = []
+    for (upload, p), out in zip(prepared, outputs):
+        small, box = display_copy(upload, p.box)
+        analyses.append(Analysis(model_name=loaded.name, upload=small, seen=p.seen, box=box,
+                                 pixel_values=p.pixel_values, grid=grid, patch_size=loaded.patch_size,
+                                 prefix=prefix, attentions=out.attentions, probs=out.probs,
+                                 labels=loaded.id2label))
+    return analyses
+
+
+def patch_projection(loaded, pixel_values: torch.Tensor) -> torch.Tensor:
+    """The patch embedding of one input (3, H, W): the linear projection of every patch, (P, D)
+    float32 on the CPU. Reads the weights only (no encoder pass)."""
+    emb = getattr(getattr(loaded.model, "base_model", loaded.model), "embeddings", None)
+    if emb is None or not hasattr(emb, "patch_embeddings"):
+        raise ValueError(f"{loaded.name} has no patch embedding to show")
+    x = pixel_values[None].to(loaded.device, getattr(torch, loaded.dtype))
+    kw = {"interpolate_pos_encoding": True} if _accepts(emb.patch_embeddings, "interpolate_pos_encoding") else {}
+    with torch.inference_mode():
+        proj = emb.patch_embeddings(x, **kw)
+    proj = proj[0] if isinstance(proj, tuple) else proj
+    return proj.float()[0].cpu()
+
+
+def token_norms(loaded, pixel_values: torch.Tensor) -> np.ndarray:
+    """‖hidden state‖ of every token after the embeddings and after each block: (L+1, N) float32,
+    from one forward pass of one input (3, H, W). Large ViTs grow a few high-norm patch tokens that
+    the model uses as scratch space (Darcet et al., ICLR 2024); register tokens take that role."""
+    with torch.inference_mode():
+        out = forward(loaded, pixel_values[None], output_attentions=False, output_hidden_states=True)
+    return torch.stack([h[0].float().norm(dim=-1) for h in out.hidden_states]).cpu().numpy()
+
+
+def _accepts(module, name: str) -> bool:
+    import inspect
+
+    try:
+        return name in inspect.signature(module.forward).parameters
+    except (TypeError, ValueError):
+        return False
 
 
 def analyze(loaded, image, size: tuple[int, int] | None = None) -> Analysis:

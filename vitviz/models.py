@@ -14,15 +14,22 @@ import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .compiled import CompiledForward
+from .memo import Memo
+
+if TYPE_CHECKING:
+    from transformers import BaseImageProcessor, PreTrainedModel
+
+    from .preprocess import PreprocessSpec
 
 ROOT = Path(__file__).resolve().parent.parent
 BUNDLED_DIR = ROOT / "assets" / "models" / "vit-tiny-fashion-mnist"
 BUNDLED = "bundled"                      # the name the UI and CLI use for the bundled model
 DEFAULT_MODEL = "google/vit-base-patch16-224"
 
-# The model families the classroom selector offers (issue 5); any other Hub id or folder works too.
+# The model families the classroom selector offers; locally any other Hub id or folder works too.
 KNOWN_MODELS = {
     DEFAULT_MODEL: "ViT-B/16 (ImageNet-1k)",
     "facebook/deit-tiny-patch16-224": "DeiT-Tiny",
@@ -37,15 +44,25 @@ HUB_TIMEOUT_S = 3.0
 
 
 class ModelUnavailable(RuntimeError):
-    """A model could not be loaded; the message is meant for the user."""
+    """A model could not be loaded. ``key`` names the user's message in vitviz.i18n (``fields``
+    fill it); the English text, for logs and the command line, names no server path.
+
+    keys: model_not_cached (not in the local cache, Hub unreachable), model_download (the Hub
+    refused or failed), model_broken (files found but not a model vitviz can load),
+    bundled_missing (the offline model is not in this checkout)."""
+
+    def __init__(self, key: str, message: str, **fields):
+        super().__init__(message)
+        self.key = key
+        self.fields = fields
 
 
 @dataclass
 class LoadedModel:
     name: str                   # what the user asked for (Hub id, folder, or "bundled")
-    model: object               # a transformers PreTrainedModel in eval mode, eager attention
-    processor: object           # its image processor
-    spec: object                # vitviz.preprocess.PreprocessSpec read from the processor
+    model: PreTrainedModel      # in eval mode, eager attention, no weight gradients
+    processor: BaseImageProcessor
+    spec: PreprocessSpec        # the processor's resize / crop / normalisation
     device: str
     dtype: str                  # "float32" | "bfloat16" | "float16"
     family: str                 # config.model_type: vit, deit, beit, dinov2, vit_mae, ...
@@ -53,8 +70,9 @@ class LoadedModel:
     id2label: dict[int, str]
     has_classifier: bool
     source: str = "local"       # "cache", "hub", "local", "bundled"
-    reason: str = ""            # why this model (shown in the UI when it is not the one asked for)
-    cache: dict = field(default_factory=dict)  # model-only results (position-embedding similarity, filters)
+    reason: str = ""            # why this model, in English (when it is not the one asked for)
+    fallback_from: ModelUnavailable | None = None  # the failure that made this the model: its key says why
+    cache: Memo = field(default_factory=Memo)  # model-only results (position-embedding similarity, filters)
     compiled: CompiledForward = field(default_factory=CompiledForward)  # shared by copies, like the cache
 
     @property
@@ -142,8 +160,8 @@ def _resolve(name: str) -> tuple[str, str]:
     """(path or id to load, source). Local folders and the bundled model need no network."""
     if name == BUNDLED:
         if not (BUNDLED_DIR / "config.json").exists():
-            raise ModelUnavailable(f"The bundled model is missing from {BUNDLED_DIR}; "
-                                   "train it with: python -m vitviz.train --out " + str(BUNDLED_DIR))
+            raise ModelUnavailable("bundled_missing", "The bundled model is missing from this copy of vitviz; "
+                                   "train it with: python -m vitviz.train (see its model card)", model=name)
         return str(BUNDLED_DIR), "bundled"
     if Path(name).is_dir():
         return name, "local"
@@ -159,11 +177,12 @@ def _from_pretrained(loader, path: str, source: str, **kw):
     except OSError:
         pass
     if not hub_reachable():
-        raise ModelUnavailable(f"{path} is not in the local cache and the Hugging Face Hub cannot be reached.")
+        raise ModelUnavailable("model_not_cached", f"{path} is not in the local cache and the Hugging Face Hub "
+                               "cannot be reached.", model=path)
     try:
         return loader.from_pretrained(path, **kw), "hub"
     except OSError as exc:
-        raise ModelUnavailable(f"{path} could not be downloaded: {exc}") from exc
+        raise ModelUnavailable("model_download", f"{path} could not be downloaded.", model=path) from exc
 
 
 def _load_uncached(name: str, device: str, dtype: str) -> LoadedModel:
@@ -228,13 +247,20 @@ def load(name: str | None = None, device: str | None = None, dtype: str | None =
             return load(name, device, dtype)
         except ModelUnavailable as exc:
             # a copy that shares the weights and caches, so the cached entry keeps no stale reason
-            return replace(load(BUNDLED, device, dtype), reason=f"{exc} Using the bundled offline model instead.")
+            return replace(load(BUNDLED, device, dtype), fallback_from=exc,
+                           reason=f"{exc} Using the bundled offline model instead.")
     key = (name, device, dtype)
     with _LOCK:
         if key in _CACHE:
             _CACHE.move_to_end(key)
             return _CACHE[key]
-        loaded = _load_uncached(name, device, dtype)
+        try:
+            loaded = _load_uncached(name, device, dtype)
+        except ModelUnavailable:
+            raise
+        except Exception as exc:  # a folder or repo that is not a model: say so, keep the details for the log
+            raise ModelUnavailable("model_broken", f"{name} is not a model vitviz can load "
+                                   f"({type(exc).__name__}).", model=name) from exc
         _CACHE[key] = loaded
         # evict the least recently used models beyond the count or the memory budget (never the new one)
         while len(_CACHE) > 1 and (len(_CACHE) > MAX_MODELS or

@@ -71,12 +71,18 @@ def spec_from_processor(processor) -> PreprocessSpec:
 
 
 class BadImage(ValueError):
-    """The upload cannot be analysed; the message is safe to show to the user."""
+    """The upload cannot be analysed. ``key`` names the user's message in vitviz.i18n and
+    ``fields`` fill it (the size where the size is the problem); the English text is for logs."""
 
-    def __init__(self, message: str, key: str, size: str = ""):
+    def __init__(self, message: str, key: str, **fields):
         super().__init__(message)
-        self.key = key    # i18n key for the UI
-        self.size = size  # "W×H" where the size is the problem
+        self.key = key
+        self.fields = fields
+
+
+def _too_large(size: str) -> BadImage:
+    return BadImage(f"The image is too large ({size}); the limit is {MAX_PIXELS // 1_000_000} megapixels.",
+                    "err_too_large", size=size, limit=MAX_PIXELS // 1_000_000)
 
 
 def open_image(source) -> Image.Image:
@@ -100,8 +106,7 @@ def open_image(source) -> Image.Image:
         else:
             img = Image.open(source)
         if img.width * img.height > MAX_PIXELS:
-            raise BadImage(f"The image is too large ({img.width}×{img.height}); the limit is "
-                           f"{MAX_PIXELS // 1_000_000} megapixels.", "err_too_large", f"{img.width}×{img.height}")
+            raise _too_large(f"{img.width}×{img.height}")
         img.load()  # decode now, so a truncated file fails here and not halfway through the analysis
         img = ImageOps.exif_transpose(img)
     except BadImage:
@@ -110,10 +115,11 @@ def open_image(source) -> Image.Image:
         raise BadImage(f"This file is not an image that can be read ({type(exc).__name__}: {exc}).",
                        "err_not_image") from exc
     except Image.DecompressionBombError as exc:
-        raise BadImage(f"The image is too large: {exc}", "err_too_large") from exc
+        # PIL refuses before we learn the width and height: say how large it is at least
+        raise _too_large(f"> {2 * (Image.MAX_IMAGE_PIXELS or 0) // 1_000_000} megapixels") from exc
     if min(img.size) < MIN_SIDE:
         raise BadImage(f"The image is {img.width}×{img.height} pixels; it needs at least "
-                       f"{MIN_SIDE}×{MIN_SIDE}.", "err_too_small", f"{img.width}×{img.height}")
+                       f"{MIN_SIDE}×{MIN_SIDE}.", "err_too_small", size=f"{img.width}×{img.height}")
     if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
         rgba = img.convert("RGBA")
         white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
