@@ -24,12 +24,15 @@ def tiny_vit_config(image_size=32, patch_size=8, **kw):
                      id2label=dict(enumerate(LABELS)), label2id={n: i for i, n in enumerate(LABELS)}, **kw)
 
 
-def save_tiny(path, model_cls=None, config=None, processor=None, seed=0):
+def save_tiny(path, model_cls=None, config=None, processor=None, seed=0, init=None):
     from transformers import ViTForImageClassification, ViTImageProcessor
 
     torch.manual_seed(seed)
     config = config or tiny_vit_config()
     model = (model_cls or ViTForImageClassification)(config).eval()
+    if init is not None:
+        with torch.no_grad():
+            init(model)
     model.save_pretrained(path)
     size = config.image_size if isinstance(config.image_size, (list, tuple)) else (config.image_size,) * 2
     processor = processor or ViTImageProcessor(size={"height": size[0], "width": size[1]},
@@ -52,7 +55,14 @@ def tiny_deit_dir(tmp_path_factory):
                      intermediate_size=64, num_labels=len(LABELS), id2label=dict(enumerate(LABELS)),
                      label2id={n: i for i, n in enumerate(LABELS)})
     proc = DeiTImageProcessor(size={"height": 40, "width": 40}, crop_size={"height": 32, "width": 32})
-    return save_tiny(tmp_path_factory.mktemp("tiny-deit"), DeiTForImageClassificationWithTeacher, cfg, proc)
+
+    def distinct_tokens(model):       # random init leaves [CLS], [DIST] and positions all zero
+        emb = model.deit.embeddings
+        for p in (emb.cls_token, emb.distillation_token, emb.position_embeddings):
+            p.normal_(0, 0.5)
+
+    return save_tiny(tmp_path_factory.mktemp("tiny-deit"), DeiTForImageClassificationWithTeacher, cfg, proc,
+                     init=distinct_tokens)
 
 
 @pytest.fixture(scope="session")

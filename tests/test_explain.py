@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from vitviz import attention as A
-from vitviz import explain, models, views
+from vitviz import explain, models
 from vitviz.analysis import analyze
 
 from .conftest import random_attention
@@ -59,15 +59,6 @@ def test_class_map_shape_and_bad_target(tiny_loaded, photo):
         explain.class_map(tiny_loaded, an, 99)
     with pytest.raises(ValueError, match="method"):
         explain.class_map(tiny_loaded, an, 1, "gradcam++")
-
-
-def test_class_relevance_is_cached_per_target(tiny_loaded, photo):
-    an = analyze(tiny_loaded, photo)
-    a = views.class_relevance(tiny_loaded, an, 2, "chefer")
-    assert an.extras["class"][0] == 2
-    assert views.class_relevance(tiny_loaded, an, 2, "chefer") is a
-    views.class_relevance(tiny_loaded, an, 4, "grad_rollout")
-    assert an.extras["class"][0] == 4
 
 
 def test_perturbation_removes_the_most_relevant_pixels_first():

@@ -3,8 +3,9 @@ Hub models), the command line, and the translations."""
 
 import numpy as np
 import pytest
+import torch
 
-from vitviz import models, views
+from vitviz import analysis, mae, models, views
 from vitviz.analysis import analyze
 
 from .conftest import save_tiny
@@ -15,8 +16,14 @@ KW = dict(image_size=32, patch_size=8, hidden_size=32, num_hidden_layers=2, num_
 
 @pytest.fixture(scope="module")
 def family_dirs(tmp_path_factory):
-    from transformers import (BeitConfig, BeitForImageClassification, ViTConfig, ViTMAEConfig,
-                              ViTMAEForPreTraining, ViTModel)
+    from transformers import (
+        BeitConfig,
+        BeitForImageClassification,
+        ViTConfig,
+        ViTMAEConfig,
+        ViTMAEForPreTraining,
+        ViTModel,
+    )
 
     root = tmp_path_factory.mktemp("families")
     return {
@@ -35,7 +42,7 @@ def test_dino_backbone_gives_attention_views_without_a_classifier(family_dirs, p
     an = analyze(loaded, photo)
     assert an.probs is None and an.top() == [] and an.grid == (4, 4)
     assert views.dino_heads(an, 0.6).ndim == 3
-    assert "raw attention (last layer)" in views.standard_maps(loaded, an)
+    assert {"raw", "rollout_mean", "dino", "random"} <= set(views.standard_maps(an))   # no class maps
 
 
 def test_beit_explains_it_has_no_absolute_position_embeddings(family_dirs, photo):
@@ -46,7 +53,7 @@ def test_beit_explains_it_has_no_absolute_position_embeddings(family_dirs, photo
     assert an.prefix == 1 and an.top(1)
     with pytest.raises(NoAbsolutePositions):
         views.position_similarity(loaded)
-    assert views.query_maps(loaded, an, 5, 1, "mean", 0.5)[3] is None      # no similarity overlay
+    assert views.query_maps(loaded, an, 5, 1, None, 0.5)[3] is None      # no similarity overlay
 
 
 def test_mae_attention_sees_every_patch_in_order_and_reconstructs(family_dirs, photo):
@@ -55,10 +62,31 @@ def test_mae_attention_sees_every_patch_in_order_and_reconstructs(family_dirs, p
     assert an.grid == (4, 4) and an.attentions.shape[-1] == 17
     again = analyze(loaded, photo)                       # no random shuffling between runs
     assert np.allclose(an.att().numpy(), again.att().numpy())
-    masked, recon, pasted = views.mae_reconstruction(loaded, an, 0.75)
-    assert masked.shape == recon.shape == pasted.shape == an.seen.shape
+    recon, mask = mae.reconstruct(loaded, an.pixel_values, 0.75)
+    assert recon.shape == an.seen.shape and mask.shape == an.grid and mask.sum() == 12   # 12 of 16 patches
+    masked, recon_big, pasted = views.mae_pictures(an, recon, mask)
+    assert masked.shape == recon_big.shape == pasted.shape
     hidden = (masked == 127).all(-1).mean()
-    assert 0.6 < hidden < 0.9                            # about 75% of the input is grey
+    assert 0.7 < hidden < 0.8                            # 75% of the input is grey
+
+
+def test_mae_reconstruction_equals_transformers_masked_forward(family_dirs, photo):
+    """vitviz masks the embeddings itself (the shared model keeps mask_ratio 0): same result as
+    transformers' own forward with a 75% mask ratio and the same noise."""
+    from transformers import ViTMAEForPreTraining
+
+    loaded = models.load(family_dirs["mae"], "cpu", "float32")
+    an = analyze(loaded, photo)
+    theirs = ViTMAEForPreTraining.from_pretrained(family_dirs["mae"], mask_ratio=0.75).eval()
+    noise = torch.rand(16, generator=torch.Generator().manual_seed(3))
+    with torch.no_grad():
+        out = theirs(pixel_values=an.pixel_values[None], noise=noise[None])
+    recon, mask = mae.reconstruct(loaded, an.pixel_values, 0.75, seed=3)
+    assert np.array_equal(mask.reshape(-1), out.mask[0].numpy())
+    rgb = theirs.unpatchify(out.logits, (32, 32))[0]
+    rgb = ((rgb * 0.5 + 0.5) * 255).clamp(0, 255).permute(1, 2, 0).numpy().astype(np.uint8)
+    assert np.abs(rgb.astype(int) - recon.astype(int)).max() <= 1
+    assert loaded.model.config.mask_ratio == 0.0          # the shared model was not touched
 
 
 def test_switching_models_in_the_app_handler(tiny_vit_dir, tiny_deit_dir, family_dirs, tmp_path):
@@ -111,9 +139,12 @@ def test_every_string_has_english_and_korean():
 def test_inside_the_vit_steps_carry_the_models_real_shapes(tiny_deit_dir, photo):
     loaded = models.load(tiny_deit_dir, "cpu", "float32")
     an = analyze(loaded, photo)
-    steps = views.inside_steps(loaded, an, "en")
+    projection = analysis.patch_projection(loaded, an.pixel_values)
+    assert projection.shape == (16, 32)
+    steps = views.inside_steps(loaded, an, projection, "en")
     assert len(steps) == 6
     assert "`16 × 192`" in steps[1][0]                        # 4×4 patches of 8·8·3 values
     assert "[CLS], [DIST]" in steps[3][0] and "`18 × 32`" in steps[3][0]
     assert steps[2][1].ndim == 3 and steps[5][1] is None
-    assert "패치" in views.inside_steps(loaded, an, "ko")[0][0]
+    assert "패치" in views.inside_steps(loaded, an, projection, "ko")[0][0]
+    assert "[DIST]" in steps[5][0]                            # the two heads, averaged

@@ -27,11 +27,12 @@ def expand(paths: list[str]) -> list[Path]:
 def figures(loaded, an) -> dict:
     """name -> (H, W, 3) uint8: the app's class-agnostic figures plus the class-specific map."""
     from . import views
+    from .explain import class_maps
     from .posemb import NoAbsolutePositions
 
     grid, tokens = views.patches(an, loaded.family)
     ro_seen, ro_photo = views.rollout(an, "mean", 0.0, 0.5)
-    raw_grid, _, _, raw_means = views.raw_attention(an, an.num_layers - 1, "mean", False, 0.5)
+    raw_grid, _, _, raw_means = views.raw_attention(an, an.num_layers - 1, None, False, 0.5)
     out = {"patch_grid": grid, "tokens": tokens, "rollout": ro_seen, "rollout_photo": ro_photo,
            "raw_attention": raw_grid, "raw_attention_layer_means": raw_means,
            "dino_heads": views.dino_heads(an, views.DINO_MASS),
@@ -41,7 +42,8 @@ def figures(loaded, an) -> dict:
     except NoAbsolutePositions:
         pass
     if loaded.has_classifier:
-        out["class_chefer"] = views.class_specific(loaded, an, None, "chefer", 0.5)[1]
+        maps = class_maps(loaded, an, an.top(1)[0][0])
+        out["class_chefer"] = views.class_specific(an, maps, "chefer", 0.5)[1]
     return out
 
 

@@ -11,6 +11,8 @@ import torch
 
 FUSIONS = ("mean", "max", "min")
 
+Head = int | None   # one head's index, or None for the mean over all heads
+
 
 def _check_shape(att: torch.Tensor) -> torch.Tensor:
     if att.ndim != 4 or att.shape[-1] != att.shape[-2]:

@@ -24,7 +24,7 @@ from PIL import Image
 
 from . import render as R
 from .analysis import analyze_batch
-from .explain import FRACTIONS, auc, perturbed_inputs, predict_probs
+from .explain import FRACTIONS, auc, class_maps, fill_value, perturbed_inputs, predict_probs
 
 
 def pointing_score(m: np.ndarray, mask: np.ndarray) -> float:
@@ -33,12 +33,6 @@ def pointing_score(m: np.ndarray, mask: np.ndarray) -> float:
     up = np.clip(up, 0, None)
     total = up.sum()
     return float((up * mask).sum() / total) if total > 0 else float("nan")
-
-
-def black_fill(loaded) -> torch.Tensor:
-    """The normalised value of a black pixel: Fashion-MNIST's background, i.e. 'nothing there'."""
-    mean, std = torch.tensor(loaded.spec.mean), torch.tensor(loaded.spec.std)
-    return (0.0 - mean) / std
 
 
 def evaluate(loaded, images: np.ndarray, labels: np.ndarray, batch: int = 64, progress: bool = True,
@@ -52,16 +46,18 @@ def evaluate(loaded, images: np.ndarray, labels: np.ndarray, batch: int = 64, pr
     except ImportError:
         def tqdm(it, **_):
             return it
-    fill_value = black_fill(loaded) if fill == "black" else 0.0
+    removed = fill_value(loaded, fill)
     sums: dict[str, dict] = {}
     n_done = 0
     for start in tqdm(range(0, len(images), batch), disable=not progress, desc="evaluating"):
         chunk = images[start:start + batch]
         ans = analyze_batch(loaded, [Image.fromarray(x).convert("RGB") for x in chunk])
         for an, raw, label in zip(ans, chunk, labels[start:start + batch]):
-            maps = views.standard_maps(loaded, an)
+            target = an.top(1)[0][0]
+            maps = views.standard_maps(an, class_maps(loaded, an, target) if loaded.has_classifier else None)
+            maps = {views.map_name(k): m for k, m in maps.items()}
             names = list(maps)
-            inputs = torch.cat([perturbed_inputs(an.pixel_values, maps[n], fill=fill_value) for n in names])
+            inputs = torch.cat([perturbed_inputs(an.pixel_values, maps[n], fill=removed) for n in names])
             pred = predict_probs(loaded, inputs).argmax(-1).numpy().reshape(len(names), 2, len(FRACTIONS))
             correct = (pred == label).astype(np.float64)
             mask = F.interpolate(torch.from_numpy(raw > 0).float()[None, None], size=an.seen.shape[:2]).bool()[0, 0].numpy()

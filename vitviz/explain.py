@@ -85,7 +85,21 @@ def auc(values, fractions=FRACTIONS) -> float:
     return float(np.trapezoid(values, fractions) / (fractions[-1] - fractions[0]))
 
 
-def faithfulness(loaded, an: Analysis, maps: dict[str, np.ndarray], target: int | None = None):
+FILLS = ("mean", "black")   # what removed pixels become: the data mean (Chefer et al.) or black
+
+
+def fill_value(loaded, fill: str):
+    """The normalised value removed pixels get: 0 is the data mean; black is Fashion-MNIST's
+    background, i.e. "nothing there" for a model trained on it. Returns 0.0 or a (3,) tensor."""
+    if fill not in FILLS:
+        raise ValueError(f"fill must be one of {FILLS}, got {fill!r}")
+    if fill == "mean":
+        return 0.0
+    mean, std = torch.tensor(loaded.spec.mean), torch.tensor(loaded.spec.std)
+    return (0.0 - mean) / std
+
+
+def faithfulness(loaded, an: Analysis, maps: dict[str, np.ndarray], target: int | None = None, fill: str = "mean"):
     """Deletion (positive) and insertion-style negative perturbation curves for several maps on one image.
 
     Returns {name: {"positive": probs (F,), "negative": probs (F,), "auc_pos": float, "auc_neg": float}};
@@ -94,7 +108,8 @@ def faithfulness(loaded, an: Analysis, maps: dict[str, np.ndarray], target: int 
     """
     target = int(np.argmax(an.probs)) if target is None else target
     names = list(maps)
-    batch = torch.cat([perturbed_inputs(an.pixel_values, maps[n]) for n in names])
+    value = fill_value(loaded, fill)
+    batch = torch.cat([perturbed_inputs(an.pixel_values, maps[n], fill=value) for n in names])
     probs = predict_probs(loaded, batch)[:, target].numpy().reshape(len(names), 2, len(FRACTIONS))
     return {n: {"positive": probs[i, 0], "negative": probs[i, 1], "auc_pos": auc(probs[i, 0]),
                 "auc_neg": auc(probs[i, 1])} for i, n in enumerate(names)}

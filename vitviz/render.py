@@ -17,6 +17,11 @@ GRID_RGB = (255, 255, 255)
 MARK_RGB = (0, 255, 255)
 TILE_GAP = 3      # pixels between small multiples
 CAPTION_H = 14    # pixels above a tile for its caption
+BADGE_BAND = 30   # white pixels above a picture whose corners Gradio covers with its label and buttons
+# Fonts with Hangul, for Korean labels (Debian's fonts-noto-cjk, then common alternatives)
+CJK_FONTS = ("/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc",
+             "/usr/share/fonts/truetype/nanum/NanumGothic.ttf",
+             "/System/Library/Fonts/AppleSDGothicNeo.ttc")
 
 
 @lru_cache(maxsize=16)
@@ -29,7 +34,19 @@ def lut(cmap: str) -> np.ndarray:
 
 @lru_cache(maxsize=8)
 def font(size: int = 12):
+    """A font with Hangul where the machine has one (Korean colour-bar labels), else PIL's own."""
+    for path in CJK_FONTS:
+        try:
+            return ImageFont.truetype(path, size)
+        except OSError:
+            continue
     return ImageFont.load_default(size=size)
+
+
+def pad_top(image: np.ndarray, pixels: int) -> np.ndarray:
+    """A white band above a picture."""
+    band = np.full((pixels, *image.shape[1:]), 255, dtype=image.dtype)
+    return np.concatenate([band, image], 0)
 
 
 def to_numpy(m) -> np.ndarray:
@@ -254,17 +271,31 @@ def _figure(size=(6.4, 4.0)):
     matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
 
+    plt.rcParams["font.family"] = _plot_fonts()
     return plt.subplots(figsize=size, dpi=100)
 
 
-def scatter_figure(values: np.ndarray, reference: float, xlabel: str, ylabel: str, ref_label: str) -> np.ndarray:
+@lru_cache(maxsize=1)
+def _plot_fonts() -> list[str]:
+    """DejaVu Sans for Latin, then the first installed font with Hangul: matplotlib (>= 3.6) falls
+    back glyph by glyph, so Korean axis labels are drawn, not boxes."""
+    from matplotlib import font_manager
+
+    installed = {f.name for f in font_manager.fontManager.ttflist}
+    return ["DejaVu Sans"] + [f for f in ("Noto Sans CJK KR", "Noto Sans CJK JP", "NanumGothic", "Apple SD Gothic Neo")
+                              if f in installed][:1]
+
+
+def scatter_figure(values: np.ndarray, reference: float, xlabel: str, ylabel: str, ref_label: str,
+                   series: str = "head") -> np.ndarray:
     """(L, H) values: one dot per head at x = layer (ViT paper Fig. 7 right), with a reference line."""
     fig, ax = _figure()
     n_layers, n_heads = values.shape
     cmap = lut("tab10") if n_heads <= 10 else lut("viridis")
     for h in range(n_heads):
         colour = cmap[int(h * (len(cmap) - 1) / max(1, n_heads - 1))] / 255
-        ax.scatter(np.arange(n_layers), values[:, h], s=18, color=colour, label=f"head {h}" if n_heads <= 12 else None)
+        ax.scatter(np.arange(n_layers), values[:, h], s=18, color=colour,
+                   label=f"{series} {h}" if n_heads <= 12 else None)
     ax.axhline(reference, color="grey", ls="--", lw=1)
     ax.text(0, reference, ref_label, va="bottom", fontsize=8, color="grey")
     ax.set_xlabel(xlabel)
@@ -277,14 +308,15 @@ def scatter_figure(values: np.ndarray, reference: float, xlabel: str, ylabel: st
     return figure_to_array(fig)
 
 
-def curves_figure(x, curves: dict, xlabel: str, ylabel: str) -> np.ndarray:
+def curves_figure(x, curves: dict, xlabel: str, ylabel: str, pos_label: str = "most relevant removed first",
+                  neg_label: str = "least relevant first") -> np.ndarray:
     """Perturbation curves: name -> (positive, negative); positive solid, negative dashed."""
     fig, ax = _figure((7.2, 4.2))
     colours = lut("tab10")
     for i, (name, (pos, neg)) in enumerate(curves.items()):
         c = colours[int((i % 10) * 255 / 9)] / 255
-        ax.plot(x, pos, "-o", ms=3, color=c, label=f"{name}: most relevant removed first")
-        ax.plot(x, neg, "--", color=c, label=f"{name}: least relevant first")
+        ax.plot(x, pos, "-o", ms=3, color=c, label=f"{name}: {pos_label}")
+        ax.plot(x, neg, "--", color=c, label=f"{name}: {neg_label}")
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.set_ylim(0, 1.02)

@@ -1,22 +1,43 @@
-"""The app's pictures: an Analysis plus control values -> images (uint8 arrays) and text.
+"""What the app shows: an Analysis plus control values -> pictures (uint8 arrays) and text.
 
-Pure rendering over cached tensors: nothing here runs the model, except where a
-function says so. Model-only work is cached on the LoadedModel.
+Pure rendering over results already computed: nothing here runs the model. Forward and
+backward passes live in vitviz.analysis, vitviz.explain and vitviz.mae; their results come in
+as arguments. Work that depends only on the model's weights (position-embedding similarity,
+embedding filters) is computed once per model and kept in ``LoadedModel.cache``.
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
+import torch
 
 from . import attention as A
 from . import render as R
 from .analysis import Analysis, prefix_names
+from .attention import Head
 from .i18n import t
+
+if TYPE_CHECKING:
+    from .models import LoadedModel
 
 CMAP = "inferno"
 OVERVIEW_TILE = 56  # pixels per tile of the layers × heads overview
-DINO_MASS = 0.6   # DINO's visualisations keep the tokens holding 60% of the attention mass
+DINO_MASS = 0.6     # DINO's visualisations keep the tokens holding 60% of the attention mass
 
+
+def clamp_layer(an: Analysis, layer) -> int:
+    """A layer index from a control, kept inside this analysis's layers."""
+    return int(min(max(int(layer or 0), 0), an.num_layers - 1))
+
+
+def head_maps(maps: torch.Tensor, head: Head) -> torch.Tensor:
+    """(H, gh, gw) -> one head's map, or the mean over heads for head None."""
+    return maps.mean(0) if head is None else maps[int(head) % maps.shape[0]]
+
+
+# ---------------------------------------------------------------- see: patches, tokens, prediction
 
 def predictions(an: Analysis, k: int = 5) -> dict[str, float]:
     return {label: p for _, label, p in an.top(k)}
@@ -25,75 +46,59 @@ def predictions(an: Analysis, k: int = 5) -> dict[str, float]:
 def patches(an: Analysis, family: str = "vit") -> tuple[np.ndarray, np.ndarray]:
     """(the input cut into its patch grid with indices, the token sequence strip)."""
     names = prefix_names(family, an.prefix)
-    return (R.patch_grid(an.seen, an.grid, an.patch_size),
-            R.token_sequence(an.seen, an.grid, an.patch_size, names))
+    grid = R.patch_grid(an.seen, an.grid, an.patch_size)
+    tokens = R.token_sequence(an.seen, an.grid, an.patch_size, names)
+    return R.pad_top(grid, R.BADGE_BAND), R.pad_top(tokens, R.BADGE_BAND)
 
 
 def shapes_text(an: Analysis, hidden_size: int | None = None, lang: str = "en") -> str:
     gh, gw = an.grid
     p, h, w = an.patch_size, *an.seen.shape[:2]
-    n = an.prefix + gh * gw
     d = f"{hidden_size}" if hidden_size else "D"
-    return t("shapes", lang, h=h, w=w, gh=gh, gw=gw, np=gh * gw, p=p, pp=3 * p * p, d=d, prefix=an.prefix, n=n,
-             layers=an.num_layers, heads=an.num_heads)
+    return t("shapes", lang, h=h, w=w, gh=gh, gw=gw, np=gh * gw, p=p, pp=3 * p * p, d=d, prefix=an.prefix,
+             n=an.prefix + gh * gw, layers=an.num_layers, heads=an.num_heads)
 
 
-def rollout_maps(an: Analysis, fusion: str = "mean", discard: float = 0.0, start_layer: int = 0,
-                 query: int = 0) -> np.ndarray:
-    """(gh, gw) rollout of one token, normalised to [0, 1]."""
-    start_layer = int(min(max(start_layer, 0), an.num_layers - 1))
-    m = A.rollout(an.attentions, an.prefix, an.grid, fusion, float(discard), start_layer, query)
+# ---------------------------------------------------------------- explain: rollout and raw attention
+
+def rollout_map(an: Analysis, fusion: str = "mean", discard: float = 0.0, start_layer: int = 0,
+                query: int = 0) -> np.ndarray:
+    """(gh, gw) rollout of one token (default [CLS]), normalised to [0, 1]."""
+    m = A.rollout(an.attentions, an.prefix, an.grid, fusion, float(discard), clamp_layer(an, start_layer), query)
     return A.normalize(m).numpy()
 
 
 def heat_pair(an: Analysis, m: np.ndarray, alpha: float, lang: str = "en", cmap: str = CMAP):
     """The map over the model's input (enlarged if tiny) and over the original photo, each with a colour bar."""
     seen, _ = R.enlarge(an.seen, 224)
-    on_seen = R.with_colorbar(R.overlay(seen, m, alpha, cmap), cmap, t("low", lang), t("high", lang))
-    on_photo = R.with_colorbar(R.overlay_on_upload(an.upload, an.box, m, alpha, cmap), cmap,
-                               t("low", lang), t("high", lang))
+    low, high = t("low", lang), t("high", lang)
+    on_seen = R.with_colorbar(R.overlay(seen, m, alpha, cmap), cmap, low, high)
+    on_photo = R.with_colorbar(R.overlay_on_upload(an.upload, an.box, m, alpha, cmap), cmap, low, high)
     return on_seen, on_photo
 
 
-def rollout(an: Analysis, fusion: str, discard: float, alpha: float, start_layer: int = 0, lang: str = "en"):
-    return heat_pair(an, rollout_maps(an, fusion, discard, start_layer), alpha, lang)
+def rollout(an: Analysis, fusion: str, discard: float, alpha: float, start_layer: int = 0, lang: str = "en",
+            query: int = 0):
+    return heat_pair(an, rollout_map(an, fusion, discard, start_layer, query), alpha, lang)
 
 
-def position_similarity(loaded, grid: tuple[int, int] | None = None, highlight: int | None = None) -> np.ndarray:
-    """The ViT-paper tile grid of the model's position-embedding similarity at `grid` (default: the
-    training grid; another grid interpolates). Raises NoAbsolutePositions for BEiT."""
-    from .posemb import NoAbsolutePositions, position_embeddings
-
-    if grid is None:
-        grid = position_embeddings(loaded.model)[1]
-    key = ("posemb_image", tuple(grid), highlight)
-    if key not in loaded.cache:                      # model-only work: drawn once per model and grid
-        sim = patch_similarity(loaded, grid)
-        if sim is None:
-            position_embeddings(loaded.model)        # raises with the model's own explanation
-            raise NoAbsolutePositions(f"{loaded.name} has no absolute position embeddings")
-        loaded.cache[key] = R.similarity_grid(sim, grid, highlight=highlight)
-    return loaded.cache[key]
-
-
-# ---------------------------------------------------------------- raw attention (issue 4)
-
-def raw_attention(an: Analysis, layer: int, head: int | str, shared_scale: bool, alpha: float,
+def raw_attention(an: Analysis, layer: int, head: Head, shared_scale: bool, alpha: float,
                   lang: str = "en", query: int = 0):
     """(layers × heads small multiples, the selected map over the input and photo, head mean per layer).
 
-    head: an index or "mean". shared_scale: one colour scale for all tiles so maps compare.
+    query: the token whose attention is shown ([CLS] = 0). shared_scale: one colour scale for
+    all tiles, so maps compare.
     """
     maps = A.raw_maps(an.att(), an.prefix, an.grid, query)          # (L, H, gh, gw)
     n_layers, n_heads = maps.shape[:2]
-    layer = int(min(max(layer, 0), n_layers - 1))
+    layer = clamp_layer(an, layer)
     vmin, vmax = (0.0, float(maps.max())) if shared_scale else (None, None)
     labels = [f"L{i} H{j}" for i in range(n_layers) for j in range(n_heads)]
-    chosen = maps[layer].mean(0) if head == "mean" else maps[layer, int(head) % n_heads]
-    pick = None if head == "mean" else layer * n_heads + int(head) % n_heads
+    chosen = head_maps(maps[layer], head)
+    pick = None if head is None else layer * n_heads + int(head) % n_heads
     grid = R.tiles(maps.reshape(-1, *an.grid), n_heads, tile=OVERVIEW_TILE, labels=labels, vmin=vmin, vmax=vmax,
                    cmap=CMAP, highlight=pick)
-    means = R.tiles(maps.mean(1), n_layers, tile=56, labels=[f"L{i}" for i in range(n_layers)],
+    means = R.tiles(maps.mean(1), min(n_layers, 12), tile=56, labels=[f"L{i}" for i in range(n_layers)],
                     vmin=vmin, vmax=vmax, cmap=CMAP)
     m = chosen.numpy() / max(float(maps.max()), 1e-12) if shared_scale else A.normalize(chosen).numpy()
     on_seen, on_photo = heat_pair(an, m, alpha, lang)
@@ -105,106 +110,79 @@ def overview_cell(an: Analysis, x: float, y: float) -> tuple[int, int]:
     tile, gap, cap = OVERVIEW_TILE, R.TILE_GAP, R.CAPTION_H
     th = max(1, round(tile * an.grid[0] / an.grid[1]))
     head = int(min(max((x - gap) // (tile + gap), 0), an.num_heads - 1))
-    layer = int(min(max((y - gap) // (th + gap + cap), 0), an.num_layers - 1))
-    return layer, head
+    return clamp_layer(an, (y - gap) // (th + gap + cap)), head
 
 
-# ---------------------------------------------------------------- class-specific (issue 4)
+# ---------------------------------------------------------------- explain: class-specific maps
 
 def class_choices(an: Analysis, k: int = 5) -> list[tuple[str, int]]:
     return [(f"{label} ({p:.1%})", i) for i, label, p in an.top(k)]
 
 
-def class_relevance(loaded, an: Analysis, target: int | None, method: str) -> np.ndarray:
-    """(gh, gw) class-specific map in [0, 1]. Both methods come from one backward pass and are
-    kept on the Analysis for the latest target, so switching method costs nothing."""
-    from .explain import CLASS_METHODS, class_maps
-
-    if method not in CLASS_METHODS:
-        raise ValueError(f"method must be one of {CLASS_METHODS}, got {method!r}")
-    target = an.top(1)[0][0] if target is None else int(target)
-    cached = an.extras.get("class")
-    if cached is None or cached[0] != target:
-        maps = {k: A.normalize(m).numpy() for k, m in class_maps(loaded, an, target).items()}
-        an.extras["class"] = cached = (target, maps)
-    return cached[1][method]
+def class_specific(an: Analysis, maps: dict[str, torch.Tensor], method: str, alpha: float, lang: str = "en"):
+    """maps: explain.class_maps' result (method -> (gh, gw)); the chosen one over input and photo."""
+    if method not in maps:
+        raise ValueError(f"method must be one of {sorted(maps)}, got {method!r}")
+    return heat_pair(an, A.normalize(maps[method]).numpy(), alpha, lang)
 
 
-def class_specific(loaded, an: Analysis, target: int | None, method: str, alpha: float, lang: str = "en"):
-    return heat_pair(an, class_relevance(loaded, an, target, method), alpha, lang)
+# ---------------------------------------------------------------- explain: DINO heads
 
-
-# ---------------------------------------------------------------- DINO heads (issue 4)
-
-def dino_heads(an: Analysis, mass: float, alpha: float = 0.6):
-    """Last-layer [CLS] attention per head, raw and thresholded to the top `mass` share, over the input."""
+def dino_heads(an: Analysis, mass: float, alpha: float = 0.6) -> np.ndarray:
+    """Last-layer [CLS] attention per head, raw (top row) and thresholded to the top `mass` share."""
     maps = A.raw_maps(an.att()[-1:], an.prefix, an.grid)[0]        # (H, gh, gw)
     masks = A.dino_threshold(maps, mass).float()
     seen, _ = R.enlarge(an.seen, 112)
-    tiles = []
+    columns = []
     for m, k in zip(maps, masks):
         heat = R.overlay(seen, A.normalize(m).numpy(), alpha, CMAP)
         keep = R.upsample(k.numpy(), seen.shape[:2], smooth=False)[..., None]
         cut = (seen * (0.25 + 0.75 * keep)).astype(np.uint8)
-        tiles.append((heat, cut))
-    heads = np.concatenate([np.concatenate(pair, 0) for pair in tiles], 1)
-    return heads
+        columns.append(np.concatenate([heat, cut], 0))
+    return np.concatenate(columns, 1)
 
 
-# ---------------------------------------------------------------- attention distance (issue 4)
+# ---------------------------------------------------------------- explain: faithfulness
 
-def attention_distance_plot(an: Analysis, lang: str = "en") -> np.ndarray:
-    """ViT paper Fig. 7 (right) for this image: mean attention distance (pixels) per head and layer."""
-    dist = A.mean_attention_distance(an.att(), an.prefix, an.grid, an.patch_size).numpy()   # (L, H)
-    width = an.grid[1] * an.patch_size
-    return R.scatter_figure(dist, width, t("layer", lang), "mean attention distance (px)",
-                            f"image width = {width} px")
+# Maps compared by the faithfulness measures: id -> how it is made (see standard_maps)
+STANDARD_MAPS = ("raw", "rollout_mean", "rollout_max", "rollout_min", "chefer", "grad_rollout", "dino", "random")
 
 
-# ---------------------------------------------------------------- embedding filters (issue 4)
-
-def embedding_filters(loaded, k: int = 28) -> np.ndarray:
-    from .explain import embedding_filters as filters
-
-    key = ("filters", k)
-    if key not in loaded.cache:
-        f = filters(loaded.model, k)                                  # (k, P, P, 3)
-        loaded.cache[key] = R.rgb_tiles(f, ncols=7, tile=64)
-    return loaded.cache[key]
+def map_name(map_id: str, lang: str = "en") -> str:
+    return t(f"map_{map_id}", lang)
 
 
-# ---------------------------------------------------------------- faithfulness (issue 4)
-
-def faithfulness(loaded, an: Analysis, methods: dict[str, np.ndarray], lang: str = "en"):
-    """Deletion / negative-perturbation curves of several maps on this image: (plot, markdown table)."""
-    from .explain import FRACTIONS, faithfulness as measure
-
-    res = measure(loaded, an, methods)
-    rows = ["| map | positive AUC ↓ | negative AUC ↑ |", "|---|---|---|"]
-    rows += [f"| {n} | {100 * r['auc_pos']:.1f} | {100 * r['auc_neg']:.1f} |" for n, r in res.items()]
-    plot = R.curves_figure(FRACTIONS, {n: (r["positive"], r["negative"]) for n, r in res.items()},
-                           "share of pixels removed", "probability of the predicted class")
-    return plot, "\n".join(rows)
-
-
-def standard_maps(loaded, an: Analysis) -> dict[str, np.ndarray]:
-    """Every map the evaluation compares, for the predicted class: name -> (gh, gw)."""
+def standard_maps(an: Analysis, class_maps: dict[str, torch.Tensor] | None = None) -> dict[str, np.ndarray]:
+    """Every map the faithfulness measures compare, by id (STANDARD_MAPS) -> (gh, gw). class_maps:
+    explain.class_maps for the predicted class (left out where the model has no classifier)."""
     from .explain import random_map
 
     att = an.att()
-    maps = {"raw attention (last layer)": A.raw_maps(att[-1:], an.prefix, an.grid)[0].mean(0).numpy()}
-    for fusion in A.FUSIONS:
-        maps[f"rollout ({fusion})"] = A.rollout(att, an.prefix, an.grid, fusion).numpy()
-    if loaded.has_classifier:
-        maps["Chefer generic"] = class_relevance(loaded, an, None, "chefer")
-        maps["gradient rollout"] = class_relevance(loaded, an, None, "grad_rollout")
     last = A.raw_maps(att[-1:], an.prefix, an.grid)[0]                      # (H, gh, gw)
-    maps["DINO head mean"] = A.dino_threshold(last, DINO_MASS).float().mean(0).numpy()
+    maps = {"raw": last.mean(0).numpy()}
+    for fusion in A.FUSIONS:
+        maps[f"rollout_{fusion}"] = A.rollout(att, an.prefix, an.grid, fusion).numpy()
+    for method, m in (class_maps or {}).items():
+        maps[method] = A.normalize(m).numpy()
+    maps["dino"] = A.dino_threshold(last, DINO_MASS).float().mean(0).numpy()
     maps["random"] = random_map(an.grid)
     return maps
 
 
-# ---------------------------------------------------------------- click a patch (issue 5)
+def faithfulness_report(results: dict, lang: str = "en") -> tuple[np.ndarray, str]:
+    """explain.faithfulness' results for one photo -> (curves plot, Markdown table)."""
+    from .explain import FRACTIONS
+
+    rows = [f"| {t('faith_map', lang)} | {t('faith_pos', lang)} | {t('faith_neg', lang)} |", "|---|---:|---:|"]
+    rows += [f"| {map_name(n, lang)} | {100 * r['auc_pos']:.1f} | {100 * r['auc_neg']:.1f} |"
+             for n, r in results.items()]
+    plot = R.curves_figure(FRACTIONS, {map_name(n, lang): (r["positive"], r["negative"]) for n, r in results.items()},
+                           t("faith_x", lang), t("faith_y", lang), t("faith_pos_curve", lang),
+                           t("faith_neg_curve", lang))
+    return plot, "\n".join(rows)
+
+
+# ---------------------------------------------------------------- explain: click a patch
 
 CLICK_SIDE = 448   # the clickable input is shown at least this large
 
@@ -212,12 +190,7 @@ CLICK_SIDE = 448   # the clickable input is shown at least this large
 def click_canvas(an: Analysis, query: int | None = None) -> np.ndarray:
     """The model's input, enlarged, with its patch grid (and the clicked patch marked)."""
     img = R.patch_grid(an.seen, an.grid, an.patch_size, numbers=False)
-    return mark_patch(img, query, an) if query is not None else img
-
-
-def mark_patch(canvas: np.ndarray, query: int, an: Analysis) -> np.ndarray:
-    """Mark patch `query` on an already drawn click canvas."""
-    return R.mark_patch(canvas, query, an.grid)
+    return R.mark_patch(img, query, an.grid) if query is not None else img
 
 
 def patch_at(an: Analysis, x: float, y: float, canvas_hw: tuple[int, int]) -> int:
@@ -229,15 +202,14 @@ def patch_at(an: Analysis, x: float, y: float, canvas_hw: tuple[int, int]) -> in
     return r * gw + c
 
 
-def query_maps(loaded, an: Analysis, patch: int, layer: int, head: int | str, alpha: float):
+def query_maps(loaded: LoadedModel, an: Analysis, patch: int, layer: int, head: Head, alpha: float):
     """Where patch `patch` looks: (its attention at layer/head, the head mean at that layer, rollout
     from it, its position-embedding similarity) as overlays on the input, the patch marked."""
     token = an.prefix + patch
     att = an.att()
-    layer = int(min(max(layer, 0), an.num_layers - 1))
+    layer = clamp_layer(an, layer)
     maps = A.raw_maps(att[layer:layer + 1], an.prefix, an.grid, token)[0]          # (H, gh, gw)
-    one = maps.mean(0) if head == "mean" else maps[int(head) % an.num_heads]
-    out = [A.normalize(one).numpy(), A.normalize(maps.mean(0)).numpy(),
+    out = [A.normalize(head_maps(maps, head)).numpy(), A.normalize(maps.mean(0)).numpy(),
            A.normalize(A.rollout(att, an.prefix, an.grid, query=token)).numpy()]
     sim = patch_similarity(loaded, an.grid)
     out.append(None if sim is None else (sim[patch].reshape(an.grid).numpy() + 1) / 2)   # cosine -1..1 -> 0..1
@@ -245,67 +217,96 @@ def query_maps(loaded, an: Analysis, patch: int, layer: int, head: int | str, al
     return [None if m is None else R.mark_patch(R.overlay(seen, m, alpha, CMAP), patch, an.grid) for m in out]
 
 
-def patch_similarity(loaded, grid: tuple[int, int]):
+# ---------------------------------------------------------------- learn: what the weights hold
+
+def patch_similarity(loaded: LoadedModel, grid: tuple[int, int]) -> torch.Tensor | None:
     """(P, P) position-embedding cosine similarity at `grid` (interpolated if needed); None for BEiT."""
     from .posemb import NoAbsolutePositions, similarity_tiles
 
-    key = ("posemb", tuple(grid))
-    if key not in loaded.cache:
+    def make():
         try:
-            loaded.cache[key] = similarity_tiles(loaded.model, tuple(grid))
+            return similarity_tiles(loaded.model, tuple(grid))[0]
         except NoAbsolutePositions:
-            loaded.cache[key] = (None, tuple(grid))
-    return loaded.cache[key][0]
+            return None
+
+    return loaded.cache.get(("posemb", tuple(grid)), make)
 
 
-# ---------------------------------------------------------------- inside the ViT (issue 5)
+def position_similarity(loaded: LoadedModel, grid: tuple[int, int] | None = None,
+                        highlight: int | None = None) -> np.ndarray:
+    """The ViT-paper tile grid of the model's position-embedding similarity at `grid` (default: the
+    training grid; another grid interpolates). Raises NoAbsolutePositions for BEiT."""
+    from .posemb import position_embeddings
 
-def inside_steps(loaded, an: Analysis, lang: str = "en") -> list[tuple[str, np.ndarray | None]]:
-    """The tutorial's pipeline for this photo, each step with its real tensor shape and a picture."""
-    import torch
+    if grid is None:
+        grid = position_embeddings(loaded.model)[1]
+    sim = patch_similarity(loaded, grid)
+    if sim is None:
+        position_embeddings(loaded.model)        # raises with the model's own explanation
+    return loaded.cache.get(("posemb_image", tuple(grid), highlight),
+                            lambda: R.similarity_grid(sim, grid, highlight=highlight))
 
+
+def attention_distance_plot(an: Analysis, lang: str = "en") -> np.ndarray:
+    """ViT paper Fig. 7 (right) for this image: mean attention distance (pixels) per head and layer."""
+    dist = A.mean_attention_distance(an.att(), an.prefix, an.grid, an.patch_size).numpy()   # (L, H)
+    width = an.grid[1] * an.patch_size
+    return R.scatter_figure(dist, width, t("layer", lang), t("distance_y", lang), t("distance_ref", lang, w=width),
+                            t("head", lang))
+
+
+def embedding_filters(loaded: LoadedModel, k: int = 28) -> np.ndarray:
+    from .explain import embedding_filters as filters
+
+    return loaded.cache.get(("filters", k), lambda: R.rgb_tiles(filters(loaded.model, k), ncols=7, tile=64))
+
+
+def token_norms(an: Analysis, norms: np.ndarray, family: str = "vit", lang: str = "en") -> tuple[np.ndarray, str]:
+    """Hidden-state norms per layer: (L+1, N) -> (one map over the patch grid per layer on a shared
+    scale, a Markdown table of the prefix tokens' norms and the patch tokens' spread)."""
+    names = prefix_names(family, an.prefix)
+    patch = torch.from_numpy(norms[:, an.prefix:]).reshape(len(norms), *an.grid)
+    labels = [t("embedding_short", lang)] + [f"L{i}" for i in range(1, len(norms))]
+    picture = R.tiles(patch, min(len(norms), 7), tile=96, labels=labels, vmin=0.0, vmax=float(patch.max()),
+                      cmap="magma")
+    head = "| | " + " | ".join(names) + f" | {t('norm_patch_median', lang)} | {t('norm_patch_max', lang)} |"
+    rows = [head, "|---|" + "---:|" * (len(names) + 2)]
+    for i, row in enumerate(norms):
+        p = row[an.prefix:]
+        rows.append(f"| {labels[i]} | " + " | ".join(f"{v:.1f}" for v in row[:an.prefix])
+                    + f" | {np.median(p):.1f} | {p.max():.1f} |")
+    return picture, "\n".join(rows)
+
+
+# ---------------------------------------------------------------- learn: inside the ViT, MAE
+
+def inside_steps(loaded: LoadedModel, an: Analysis, projection: torch.Tensor,
+                 lang: str = "en") -> list[tuple[str, np.ndarray | None]]:
+    """The tutorial's pipeline for this photo, each step with its real tensor shape and a picture.
+    projection: (P, D) the patch embedding of this input (analysis.patch_projection)."""
     gh, gw = an.grid
     p, n_p = an.patch_size, gh * gw
-    n = an.prefix + n_p
-    model = loaded.model
-    emb = getattr(getattr(model, "base_model", model), "embeddings", None)
-    d = getattr(model.config, "hidden_size", None)
-    with torch.inference_mode():
-        x = an.pixel_values[None].to(loaded.device, getattr(torch, loaded.dtype))
-        proj = emb.patch_embeddings(x, **({"interpolate_pos_encoding": True}
-                                          if _accepts(emb.patch_embeddings, "interpolate_pos_encoding") else {}))
-        proj = proj[0] if isinstance(proj, tuple) else proj
-        proj = proj.float()[0].cpu()                                         # (P, D)
     flat = torch.tensor(an.seen, dtype=torch.float32).reshape(gh, p, gw, p, 3).permute(0, 2, 1, 3, 4)
     flat = flat.reshape(n_p, -1) / 255                                        # (P, P·P·3) pixel values
-    fmt = dict(h=an.seen.shape[0], w=an.seen.shape[1], gh=gh, gw=gw, p=p, np=n_p, pp=p * p * 3, d=d, n=n,
-               prefix=an.prefix, names=", ".join(prefix_names(loaded.family, an.prefix)), layers=an.num_layers,
-               heads=an.num_heads)
+    fmt = dict(h=an.seen.shape[0], w=an.seen.shape[1], gh=gh, gw=gw, p=p, np=n_p, pp=p * p * 3,
+               d=projection.shape[-1], n=an.prefix + n_p, prefix=an.prefix,
+               names=", ".join(prefix_names(loaded.family, an.prefix)), layers=an.num_layers, heads=an.num_heads)
     top = (", ".join(f"{lab} {pr:.1%}" for _, lab, pr in an.top(5)) if an.probs is not None
            else t("inside_no_head", lang))
-    steps = [
+    head_key = "inside_6_distilled" if an.prefix == 2 and loaded.family == "deit" else "inside_6"
+    layer_means = A.raw_maps(an.att(), an.prefix, an.grid).mean(1)              # (L, gh, gw)
+    return [
         (t("inside_1", lang, **fmt), R.patch_grid(an.seen, an.grid, p, numbers=n_p <= 256)),
         (t("inside_2", lang, **fmt), R.matrix_image(flat, "gray")),
-        (t("inside_3", lang, **fmt), R.matrix_image(proj, "coolwarm", symmetric=True)),
+        (t("inside_3", lang, **fmt), R.matrix_image(projection, "coolwarm", symmetric=True)),
         (t("inside_4", lang, **fmt), _posemb_matrix(loaded)),
-        (t("inside_5", lang, **fmt),
-         R.tiles(A.raw_maps(an.att(), an.prefix, an.grid).mean(1), min(an.num_layers, 12), tile=64,
-                 labels=[f"L{i}" for i in range(an.num_layers)], cmap=CMAP)),
-        (t("inside_6", lang, top=top), None),
+        (t("inside_5", lang, **fmt), R.tiles(layer_means, min(an.num_layers, 12), tile=64,
+                                             labels=[f"L{i}" for i in range(an.num_layers)], cmap=CMAP)),
+        (t(head_key, lang, top=top), None),
     ]
-    return steps
 
 
-def _accepts(fn, name: str) -> bool:
-    import inspect
-
-    try:
-        return name in inspect.signature(fn.forward if hasattr(fn, "forward") else fn).parameters
-    except (TypeError, ValueError):
-        return False
-
-
-def _posemb_matrix(loaded):
+def _posemb_matrix(loaded: LoadedModel) -> np.ndarray | None:
     from .posemb import NoAbsolutePositions, position_embeddings
 
     try:
@@ -315,37 +316,11 @@ def _posemb_matrix(loaded):
     return R.matrix_image(pos, "coolwarm", symmetric=True)
 
 
-# ---------------------------------------------------------------- MAE (issue 5)
-
-def mae_reconstruction(loaded, an: Analysis, ratio: float = 0.75, seed: int = 0):
-    """MAE: (the input with `ratio` of its patches masked, the reconstruction, reconstruction with the
-    visible patches pasted back), each (H, W, 3) uint8 over the model's input."""
-    import torch
-
-    from .analysis import forward
-
-    if loaded.family != "vit_mae":
-        raise ValueError(f"{loaded.name} is not a masked autoencoder (family {loaded.family})")
-    gh, gw = an.grid
-    noise = torch.rand(1, gh * gw, generator=torch.Generator().manual_seed(seed))
-    cfg = loaded.model.config
-    old = cfg.mask_ratio
-    cfg.mask_ratio = ratio     # the embeddings read it at call time
-    try:
-        with torch.inference_mode():
-            out = forward(loaded, an.pixel_values[None], output_attentions=False, noise=noise)
-    finally:
-        cfg.mask_ratio = old
-    pred = out.logits.float()                                           # (1, P, p·p·3)
-    if getattr(cfg, "norm_pix_loss", False):                            # per-patch normalised targets
-        target = loaded.model.patchify(an.pixel_values[None].float())
-        pred = pred * (target.var(-1, keepdim=True) + 1e-6).sqrt() + target.mean(-1, keepdim=True)
-    recon = loaded.model.unpatchify(pred, (an.seen.shape[0], an.seen.shape[1]))[0]   # (3, H, W) normalised
-    mean = torch.tensor(loaded.spec.mean)[:, None, None]
-    std = torch.tensor(loaded.spec.std)[:, None, None]
-    rgb = ((recon.cpu() * std + mean) / loaded.spec.rescale).clamp(0, 255).permute(1, 2, 0).numpy().astype(np.uint8)
-    mask = out.mask[0].reshape(gh, gw).cpu().numpy()                   # 1 = masked
+def mae_pictures(an: Analysis, reconstruction: np.ndarray, mask: np.ndarray):
+    """MAE: (the input with its masked patches grey, the reconstruction, the reconstruction with the
+    visible patches pasted back), each (H, W, 3) uint8. reconstruction (H, W, 3) uint8 and mask
+    (gh, gw), 1 = masked, from vitviz.mae.reconstruct."""
     keep = R.upsample(1 - mask, an.seen.shape[:2], smooth=False)[..., None]
     masked = (an.seen * keep + 127 * (1 - keep)).astype(np.uint8)
-    pasted = (an.seen * keep + rgb * (1 - keep)).astype(np.uint8)
-    return masked, rgb, pasted
+    pasted = (an.seen * keep + reconstruction * (1 - keep)).astype(np.uint8)
+    return tuple(R.enlarge(x, 224)[0] for x in (masked, reconstruction, pasted))
