@@ -89,6 +89,33 @@ def cpu_flags() -> str:
             f"AMX={amx}, AVX512-BF16={bf16}, fast bf16={cpu_has_fast_bf16()}")
 
 
+def interactions(loaded, an, repeats: int) -> list[tuple[str, float]]:
+    """What a click or a slider costs once the analysis is there, and a class-specific map."""
+    from vitviz import explain, views
+
+    settings = iter([("max", 0.5, 0.3), ("min", 0.0, 0.7), ("mean", 0.9, 0.5)] * 1000)
+
+    def rerender():
+        fusion, discard, alpha = next(settings)
+        views.rollout(an, fusion, discard, alpha)
+
+    targets = iter(range(10_000))
+
+    def class_specific():   # a new target each call: one forward + backward, nothing from a cache
+        views.class_specific(an, explain.class_maps(loaded, an, next(targets) % 1000), "chefer", 0.5)
+
+    patches = iter(range(10_000))
+
+    def click():
+        canvas = views.click_canvas(an, 0)
+        views.patch_at(an, 100, 100, canvas.shape[:2])
+        views.query_maps(loaded, an, next(patches) % 196, 5, None, 0.5)
+
+    return [(f"re-render after a control change ({loaded.dtype})", timeit(rerender, repeats * 3)),
+            (f"class-specific map, Chefer ({loaded.dtype})", timeit(class_specific, repeats)),
+            (f"click a patch: query maps redrawn ({loaded.dtype})", timeit(click, repeats * 3))]
+
+
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--repeats", type=int, default=10)
@@ -137,32 +164,11 @@ def main() -> None:
     rows.append(("baseline: processor + float32 forward, SDPA, no maps", t_base))
     for dt, loaded in loaded_by_dtype.items():
         rows.append((f"vitviz full analysis, 4 outputs ({dt}, {loaded.compiled.describe()})", medians[dt]))
-        an = full(loaded)()
-        settings = iter([("max", 0.5, 0.3), ("min", 0.0, 0.7), ("mean", 0.9, 0.5)] * 1000)
-
-        def rerender():
-            fusion, discard, alpha = next(settings)
-            views.rollout(an, fusion, discard, alpha)
-
-        rows.append((f"re-render after a control change ({loaded.dtype})", timeit(rerender, a.repeats * 3)))
-
-        targets = iter(range(10_000))
-
-        def class_specific():   # a new target each call, so nothing is served from the cache
-            views.class_specific(loaded, an, next(targets) % 1000, "chefer", 0.5)
-
-        rows.append((f"class-specific map, Chefer ({loaded.dtype})", timeit(class_specific, a.repeats)))
-        patches = iter(range(10_000))
-
-        def click():
-            canvas = views.click_canvas(an, 0)
-            views.patch_at(an, 100, 100, canvas.shape[:2])
-            views.query_maps(loaded, an, next(patches) % 196, 5, "mean", 0.5)
-
-        rows.append((f"click a patch: query maps redrawn ({loaded.dtype})", timeit(click, a.repeats * 3)))
+        rows += interactions(loaded, full(loaded)(), a.repeats)
         burst = [photo] * 32
-        t_batched = timeit(lambda: [analyze_batch(loaded, burst[i:i + 4]) for i in range(0, 32, 4)], 1, warmup=1)
-        t_single = timeit(lambda: [analyze(loaded, p) for p in burst], 1, warmup=0)
+        t_batched = timeit(lambda lm=loaded, b=burst: [analyze_batch(lm, b[i:i + 4]) for i in range(0, 32, 4)], 1,
+                           warmup=1)
+        t_single = timeit(lambda lm=loaded, b=burst: [analyze(lm, p) for p in b], 1, warmup=0)
         rows.append((f"burst of 32 uploads, batched by 4, per image ({loaded.dtype})", t_batched / 32))
         rows.append((f"burst of 32 uploads, one by one, per image ({loaded.dtype})", t_single / 32))
         print(f"{loaded.dtype}: burst throughput batched / one-by-one = {t_single / t_batched:.2f}×", flush=True)

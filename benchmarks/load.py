@@ -100,8 +100,8 @@ def main() -> None:
         # For the same reason the clients leave the pictures on the server (download_files=False):
         # students' browsers fetch them on their own machines.
         clients = [Client(url, verbose=False, download_files=False) for _ in range(a.clients)]
-        size = clients[0].view_api(print_info=False, return_format="dict")["named_endpoints"]["/analyze"]["parameters"][2][
-            "parameter_default"]
+        api = clients[0].view_api(print_info=False, return_format="dict")
+        size = api["named_endpoints"]["/analyze"]["parameters"][2]["parameter_default"]
 
         def upload(i: int) -> tuple[float, bool]:
             t0 = time.perf_counter()

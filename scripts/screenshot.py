@@ -1,6 +1,8 @@
-"""Screenshots of the running app, as a user sees it (headless Chromium via Playwright).
+"""Screenshots of the running app, as a user sees it (headless Chromium via Playwright): every
+section and view, in English or Korean, at a chosen window size.
 
-    python scripts/screenshot.py --model bundled --image assets/examples/fmnist-ankle-boot-test0.png --out shots/
+    python scripts/screenshot.py --model bundled --image assets/examples/fmnist-ankle-boot-test0.png \
+        --lang ko --size 1280x800 --out shots/
 """
 
 from __future__ import annotations
@@ -13,8 +15,14 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-TABS = ["Patches & tokens", "Attention rollout", "Click a patch", "Raw attention", "Class-specific", "DINO heads",
-        "Attention distance", "Position embeddings", "Embedding filters", "Faithfulness", "MAE", "Inside the ViT"]
+
+
+def hidden_tabs(page, labels: list[str]) -> list[str]:
+    """Those of the labels that are not a tab button on screen (an overflow menu hides them)."""
+    return page.evaluate("""(labels) => labels.filter((label) => ![...document.querySelectorAll('button[role=tab]')]
+        .some((b) => { const r = b.getBoundingClientRect();
+                       return b.innerText.trim() === label && b.offsetParent !== null && r.width > 0
+                              && r.left >= 0 && r.right <= window.innerWidth; }))""", labels)
 
 
 def main() -> None:
@@ -22,13 +30,17 @@ def main() -> None:
     p.add_argument("--model", default=None)
     p.add_argument("--image", default=str(ROOT / "assets" / "examples" / "cat.jpg"))
     p.add_argument("--out", default="shots")
-    p.add_argument("--tabs", nargs="*", default=TABS)
-    p.add_argument("--width", type=int, default=1400)
+    p.add_argument("--lang", default="en", choices=["en", "ko"])
+    p.add_argument("--size", default="1280x800", help="browser window WxH")
+    p.add_argument("--views", nargs="*", default=None, help="view ids (default: all)")
     a = p.parse_args()
     os.environ.setdefault("VITVIZ_OFFLINE", "1")
-    import app
     from playwright.sync_api import sync_playwright
 
+    import app
+    from vitviz.i18n import t
+
+    width, height = (int(v) for v in a.size.split("x"))
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
     demo = app.create_demo(a.model)
@@ -36,27 +48,49 @@ def main() -> None:
     try:
         with sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=shutil.which("chromium"), args=["--no-sandbox"])
-            page = browser.new_page(viewport={"width": a.width, "height": 1000})
+            page = browser.new_page(viewport={"width": width, "height": height},
+                                    locale="ko-KR" if a.lang == "ko" else "en-US")
             page.goto(demo.local_url)
             page.locator("#upload input[type=file]").set_input_files(a.image)
             page.wait_for_selector("#patch-grid img", timeout=120_000)
             page.wait_for_timeout(1500)
-            for i, tab in enumerate(a.tabs):
-                page.get_by_role("tab", name=tab).first.click()
-                if tab == "Faithfulness":
-                    page.get_by_role("button", name="Faithfulness").click()
-                if tab == "Click a patch":
-                    canvas = page.locator("#click-canvas img")
-                    canvas.wait_for(timeout=30_000)
-                    box = canvas.bounding_box()
-                    canvas.click(position={"x": box["width"] * 0.45, "y": box["height"] * 0.4})
-                page.wait_for_timeout(2500)
-                name = tab.lower().replace(" ", "-").replace("&", "and")
-                page.screenshot(path=str(out / f"{i:02d}-{name}.png"), full_page=True)
-                print(out / f"{i:02d}-{name}.png")
+            page.screenshot(path=str(out / f"{a.lang}-{a.size}-00-page.png"))
+            i = 0
+            for section, modules in app.SECTIONS.items():
+                page.get_by_role("tab", name=t(f"sec_{section}", a.lang), exact=True).click()
+                page.wait_for_timeout(800)
+                missing = hidden_tabs(page, [t(tab_key(m), a.lang) for m in modules])
+                verdict = f"NOT ON SCREEN at {a.size}: {missing}" if missing else "every view tab on screen"
+                print(f"{section}: {verdict}")
+                for module in modules:
+                    if a.views and module.ID not in a.views:
+                        continue
+                    i += 1
+                    shoot(page, module, a.lang, out / f"{a.lang}-{a.size}-{i:02d}-{section}-{module.ID}.png")
             browser.close()
     finally:
         demo.close()
+
+
+def tab_key(module) -> str:
+    return f"tab_{module.ID}"
+
+
+def shoot(page, module, lang: str, path: Path) -> None:
+    from vitviz.i18n import t
+
+    page.get_by_role("tab", name=t(tab_key(module), lang), exact=True).click()
+    if module.ID == "faith":
+        page.get_by_role("button", name=t("faith_run", lang)).click()
+        page.wait_for_selector("#faith img", timeout=120_000)
+    if module.ID == "click":
+        canvas = page.locator("#click-canvas img")
+        canvas.wait_for(timeout=30_000)
+        box = canvas.bounding_box()
+        canvas.click(position={"x": box["width"] * 0.45, "y": box["height"] * 0.4})
+    page.wait_for_timeout(2500)
+    page.screenshot(path=str(path), full_page=True)
+    print(path)
 
 
 if __name__ == "__main__":

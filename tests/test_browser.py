@@ -57,13 +57,13 @@ def test_upload_shows_maps_and_korean_switch(app_url, browser):
     assert page.locator("#predictions").inner_text().strip()
     for elem in ("patch-grid", "tokens"):
         assert image_src(page, elem), elem
-    page.get_by_role("tab", name="Attention rollout").click()
+    page.get_by_role("tab", name="Explain", exact=True).click()
     page.wait_for_selector("#rollout-seen img", timeout=30_000)
     page.wait_for_selector("#rollout-photo img", timeout=30_000)
     page.screenshot(path=str(SHOTS / "upload-en.png"), full_page=True)
 
     # click a patch: the query maps appear, and change when another patch is clicked
-    page.get_by_role("tab", name="Click a patch").click()
+    page.get_by_role("tab", name="Click a patch", exact=True).click()
     canvas = page.locator("#click-canvas img")
     canvas.wait_for(timeout=30_000)
     box = canvas.bounding_box()
@@ -82,4 +82,23 @@ def test_upload_shows_maps_and_korean_switch(app_url, browser):
     page.wait_for_selector("#click-canvas img", timeout=30_000)
     page.wait_for_timeout(1000)
     page.screenshot(path=str(SHOTS / "upload-ko.png"), full_page=True)
+    page.close()
+
+
+@pytest.mark.parametrize("size", [(1280, 800), (1920, 1080)])
+def test_every_view_is_one_click_away_at_classroom_sizes(app_url, browser, size):
+    """No view hides behind an overflow menu: each section's view tabs are all on screen."""
+    import app
+    from vitviz.i18n import t
+
+    page = browser.new_page(viewport={"width": size[0], "height": size[1]}, locale="en-US")
+    page.goto(app_url)
+    page.wait_for_selector("#upload", timeout=60_000)
+    for section, modules in app.SECTIONS.items():
+        page.get_by_role("tab", name=t(f"sec_{section}"), exact=True).click()
+        for module in modules:
+            tab = page.get_by_role("tab", name=t(f"tab_{module.ID}"), exact=True)
+            tab.wait_for(state="visible", timeout=10_000)
+            box = tab.bounding_box()
+            assert box and box["x"] >= 0 and box["x"] + box["width"] <= size[0], (section, module.ID)
     page.close()

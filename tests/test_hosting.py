@@ -1,0 +1,270 @@
+"""Public hosting: the policy (models, sizes), the memory budget, plain messages, load shedding,
+the analysis store's bound and the ZeroGPU runner (with a stand-in for the `spaces` package)."""
+
+import contextvars
+import multiprocessing
+import os
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from vitviz import hosting, limits, models
+from vitviz.analysis import analyze
+from vitviz.hosting import Policy
+from vitviz.limits import RequestRefused
+
+# ---------------------------------------------------------------- sizes
+
+@pytest.mark.parametrize("text,expected", [("224x224", (224, 224)), (" 224 × 448 ", (224, 448)), ("32X64", (32, 64)),
+                                           ("", None), (None, None)])
+def test_sizes_parse(text, expected):
+    assert limits.parse_size(text, 16) == expected
+
+
+@pytest.mark.parametrize("text,key", [("abc", "err_size_format"), ("224", "err_size_format"),
+                                      ("224x224x3", "err_size_format"), ("-16x16", "err_size_format"),
+                                      ("8x224", "err_size_range"), ("99999x16", "err_size_range"),
+                                      ("224x230", "err_size_patch")])
+def test_bad_sizes_are_refused_with_a_reason(text, key):
+    with pytest.raises(RequestRefused) as e:
+        limits.parse_size(text, 16)
+    assert e.value.key == key
+
+
+def test_a_size_off_the_patch_grid_gets_the_nearest_good_one():
+    with pytest.raises(RequestRefused) as e:
+        limits.parse_size("230x250", 16)
+    assert e.value.fields["suggestion"] == "224x256"
+
+
+def test_public_mode_offers_only_the_listed_sizes():
+    public, local = Policy(True, ("m",)), Policy(False, ("m",))
+    assert public.check_size("336x336", (224, 224), 16) == (336, 336)      # 1.5× the training size
+    with pytest.raises(RequestRefused) as e:
+        public.check_size("320x320", (224, 224), 16)
+    assert e.value.key == "err_size_not_offered" and "224x224, 336x336, 448x448" in e.value.fields["offered"]
+    assert local.check_size("320x320", (224, 224), 16) == (320, 320)
+
+
+# ---------------------------------------------------------------- models
+
+def test_public_mode_refuses_an_unlisted_model_before_touching_files(monkeypatch, tiny_vit_dir):
+    """A folder that exists on the server, or a model in its cache, is refused by name alone."""
+    touched = []
+    monkeypatch.setattr(os.path, "exists", lambda *a: touched.append(a) or True)
+    monkeypatch.setattr(models, "_resolve", lambda *a: touched.append(a))
+    policy = Policy(True, ("google/vit-base-patch16-224", "bundled"))
+    for name in (tiny_vit_dir, "/etc", "facebook/some-cached-model", "../../assets/models/vit"):
+        with pytest.raises(RequestRefused) as e:
+            policy.check_model(name, "bundled")
+        assert e.value.key == "err_model_not_offered"
+        assert e.value.fields["offered"] == "google/vit-base-patch16-224, bundled"
+    assert not touched
+    assert policy.check_model("", "bundled") == "bundled" and policy.check_model("bundled", "x") == "bundled"
+
+
+def test_offered_models_come_from_the_owner(monkeypatch):
+    monkeypatch.setenv("VITVIZ_MODELS", "a/one, b/two ,")
+    assert hosting.offered_models("start") == ("start", "a/one", "b/two")
+    monkeypatch.delenv("VITVIZ_MODELS")
+    assert hosting.offered_models(models.BUNDLED) == tuple(models.KNOWN_MODELS)
+
+
+def test_public_mode_is_on_in_a_space(monkeypatch):
+    monkeypatch.delenv("SPACE_ID", raising=False)
+    assert not hosting.policy().public
+    monkeypatch.setenv("SPACE_ID", "someone/vitviz")
+    assert hosting.policy().public and not hosting.policy(public=False).public
+
+
+def test_a_folder_that_is_not_a_model_is_a_keyed_failure(tmp_path):
+    (tmp_path / "config.json").write_text('{"model_type": "no-such-family"}')
+    with pytest.raises(models.ModelUnavailable) as e:
+        models.load(str(tmp_path), "cpu", "float32")
+    assert e.value.key == "model_broken" and str(tmp_path) not in models.ModelUnavailable.__doc__
+
+
+# ---------------------------------------------------------------- memory
+
+def test_memory_estimate_grows_with_the_square_of_the_tokens(tiny_loaded):
+    shape = limits.Shape.of(tiny_loaded)
+    small = limits.request_bytes(shape, (32, 32))
+    big = limits.request_bytes(shape, (320, 320))               # 10× per side: 100× the patches
+    assert big > 5000 * small / 1.1                             # attention memory ~ N², N ≈ 100×
+    assert limits.request_bytes(shape, (64, 64), kind="class") > limits.request_bytes(shape, (64, 64))
+
+
+def test_memory_estimate_covers_the_attentions_the_model_returns(tiny_loaded, photo):
+    shape = limits.Shape.of(tiny_loaded)
+    for size in ((32, 32), (64, 96)):
+        an = analyze(tiny_loaded, photo, size)
+        returned = an.attentions.numel() * 4                    # as the model returns them (float32)
+        estimate = limits.request_bytes(shape, size)
+        assert returned <= estimate <= 20 * returned + 4 * 2**20
+
+
+def test_a_request_over_the_budget_is_refused_with_the_numbers(tiny_loaded):
+    shape = limits.Shape.of(tiny_loaded)
+    with pytest.raises(RequestRefused) as e:
+        limits.check_budget(shape, (4096, 4096), budget=2**30)
+    f = e.value.fields
+    assert e.value.key == "err_memory" and f["size"] == "4096x4096" and f["limit"] == "1.0 GB"
+    assert f["need"].endswith("GB")
+    assert limits.check_budget(shape, (32, 32), budget=2**30) > 0
+
+
+def test_default_budget_follows_the_machine_and_the_owner(monkeypatch):
+    monkeypatch.delenv("VITVIZ_REQUEST_MEMORY_MB", raising=False)
+    assert 256 * 2**20 <= limits.default_budget_bytes() <= 2 * 2**30
+    monkeypatch.setenv("VITVIZ_REQUEST_MEMORY_MB", "8000")
+    assert limits.default_budget_bytes() == 8000 * 2**20
+
+
+def test_refused_size_allocates_nothing(tiny_vit_dir, photo, monkeypatch):
+    """The budget is checked before the model runs: a huge size never reaches the forward pass."""
+    import ui.context
+    from ui.context import AppContext
+
+    psutil = pytest.importorskip("psutil")
+    ctx = AppContext.create(tiny_vit_dir, "cpu", "float32", public=False)
+    ran = []
+    monkeypatch.setattr(ui.context, "analyze_batch", lambda *a, **k: ran.append(a))
+    rss = psutil.Process().memory_info().rss
+    for _ in range(5):
+        with pytest.raises(RequestRefused):
+            ctx.input_size(ctx.start, "4096x4096")
+    assert not ran and psutil.Process().memory_info().rss - rss < 50 * 2**20
+
+
+# ---------------------------------------------------------------- messages
+
+def test_messages_never_carry_exception_text_or_paths(caplog):
+    from ui.context import failure_message
+
+    exc = RuntimeError("DefaultCPUAllocator: can't allocate memory at /srv/secret/path")
+    for lang in ("en", "ko"):
+        msg = failure_message(exc, lang, "analysis")
+        assert "DefaultCPUAllocator" not in msg and "/srv" not in msg and "RuntimeError" not in msg
+        request_id = msg.split("(")[-1].split(":")[0].split()[-1]
+        assert len(request_id) == 8
+        assert request_id in caplog.text and "DefaultCPUAllocator" in caplog.text   # the log has it all
+
+
+def test_model_failures_are_explained_in_the_users_language():
+    from ui.context import failure_message
+
+    exc = models.ModelUnavailable("model_not_cached", "x is not cached", model="org/x")
+    assert "org/x" in failure_message(exc, "en") and "cache" in failure_message(exc, "en")
+    assert "캐시" in failure_message(exc, "ko")
+
+
+def test_too_large_message_says_how_large(tmp_path):
+    from vitviz.i18n import say
+    from vitviz.preprocess import MAX_PIXELS, BadImage, open_image
+
+    big = tmp_path / "big.png"
+    Image.new("L", (8000, 6000)).save(big)                        # 48 MP, over the 40 MP limit
+    with pytest.raises(BadImage) as e:
+        open_image(big)
+    msg = say(e.value.key, "en", **e.value.fields)
+    assert "8000×6000" in msg and str(MAX_PIXELS // 1_000_000) in msg and "()" not in msg
+
+
+# ---------------------------------------------------------------- load shedding and the store
+
+def test_a_flood_is_told_to_come_back(tiny_vit_dir):
+    import gradio as gr
+
+    from ui import analyse
+
+    ctx = None
+    analyse.admit(ctx, analyse.MAX_WAITING - 1, "en")                  # still room
+    with pytest.raises(gr.Error) as e:
+        analyse.admit(ctx, analyse.MAX_WAITING, "ko")
+    assert "바쁩니다" in str(e.value.message)
+
+
+def test_the_store_keeps_the_sessions_within_its_budget(tiny_loaded, photo):
+    from vitviz.store import AnalysisStore
+
+    an = analyze(tiny_loaded, photo)
+    store = AnalysisStore(budget_bytes=int(an.nbytes() * 3.5))
+    keys = [store.put(analyze(tiny_loaded, photo)) for _ in range(10)]
+    assert len(store) == 3 and store.nbytes <= store.budget
+    assert store.get(keys[0]) is None and store.get(keys[-1]) is not None
+
+
+def test_an_analysis_keeps_a_display_copy_not_the_upload(tiny_loaded):
+    photo = Image.fromarray(np.random.default_rng(0).integers(0, 255, (3000, 4000, 3), dtype=np.uint8))
+    an = analyze(tiny_loaded, photo)
+    assert max(an.upload.size) == 640 and an.box == pytest.approx((0, 0, 640, 480))
+    assert an.nbytes() < 2 * 2**20
+
+
+# ---------------------------------------------------------------- ZeroGPU
+
+def _forked_gpu(fn, duration):
+    """Stands in for spaces.GPU: runs the function in a forked process, arguments and result by pickle,
+    as ZeroGPU's worker does. (One CPU thread there: OpenMP's thread pool does not survive a fork.)"""
+    import torch
+
+    def call(*args):
+        ctx = multiprocessing.get_context("fork")
+        with ctx.Pool(1, initializer=torch.set_num_threads, initargs=(1,)) as pool:
+            assert duration(*args) > 0
+            return pool.apply(fn, args)
+    return call
+
+
+def test_zerogpu_work_crosses_a_process_boundary(tiny_vit_dir, photo, monkeypatch):
+    """Model work on ZeroGPU receives a model name and tensors and returns picklable results."""
+    from ui.context import AppContext
+    from ui.runner import ModelRunner
+
+    ctx = AppContext.create(tiny_vit_dir, "cpu", "float32", public=False)
+    runner = ModelRunner(zerogpu=False)
+    runner.zerogpu, runner._gpu = True, _forked_gpu(__import__("ui.runner").runner._on_device,
+                                                     __import__("ui.runner").runner._gpu_seconds)
+    ctx.runner = runner
+    analyses, on_cpu = ctx.analyse(ctx.start, [photo], (32, 32))
+    local = analyze(ctx.start, photo)
+    assert not on_cpu and np.allclose(analyses[0].probs, local.probs, atol=1e-6)
+
+
+def test_zerogpu_quota_falls_back_to_the_cpu(tiny_vit_dir, photo):
+    import gradio as gr
+
+    from ui.context import AppContext
+    from ui.runner import ModelRunner
+
+    def refuse(*args):
+        raise gr.Error("You have exceeded your GPU quota (60s requested vs. 12s left).",
+                       title="ZeroGPU quota exceeded")
+
+    ctx = AppContext.create(tiny_vit_dir, "cpu", "float32", public=False)
+    ctx.runner = ModelRunner(zerogpu=False, cpu_dtype="float32")
+    ctx.runner.zerogpu, ctx.runner._gpu = True, refuse
+    analyses, on_cpu = ctx.analyse(ctx.start, [photo], (32, 32))
+    assert on_cpu and analyses[0].probs is not None
+
+
+def test_the_model_thread_sees_the_requests_context():
+    """ZeroGPU reads who is asking from a context variable: it must reach the model thread."""
+    from ui.runner import ModelRunner
+
+    who = contextvars.ContextVar("who")
+    who.set("student-7")
+    assert ModelRunner(zerogpu=False).on_thread(who.get) == "student-7"
+
+
+def test_model_work_asked_for_from_the_model_thread_runs_there():
+    """A view rendered on the model thread that needs more model work (class maps for the
+    faithfulness view) must not wait for the thread it is on."""
+    import threading
+
+    from ui.runner import ModelRunner
+
+    runner = ModelRunner(zerogpu=False)
+    names = runner.on_thread(lambda: runner.on_thread(lambda: threading.current_thread().name))
+    assert names.startswith("vitviz-model")

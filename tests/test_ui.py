@@ -1,0 +1,165 @@
+"""The UI's handlers without a server: each view's render by name, the batched analysis, sessions,
+and the page's structure (sections, every view reachable, controls sized from the model)."""
+
+import gradio as gr
+import numpy as np
+import pytest
+from PIL import Image
+
+from ui import (
+    analyse,
+    classmap,
+    click,
+    dino,
+    distance,
+    faithfulness,
+    filters,
+    inside,
+    mae,
+    norms,
+    patches,
+    posemb,
+    raw,
+    rollout,
+)
+from ui.context import AppContext, Expired, Session
+
+
+@pytest.fixture(scope="module")
+def ctx(tiny_vit_dir):
+    return AppContext.create(tiny_vit_dir, "cpu", "float32", public=False)
+
+
+@pytest.fixture(scope="module")
+def photo_path(tmp_path_factory):
+    path = tmp_path_factory.mktemp("ui") / "wide.png"
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (60, 120, 3), dtype=np.uint8)).save(path)
+    return str(path)
+
+
+@pytest.fixture(scope="module")
+def session(ctx, photo_path):
+    result = analyse.analyse_group(ctx, [photo_path], ctx.start.name, "32x32", ["en"])[0]
+    return result["session"]
+
+
+def named(columns):
+    """The batched handler's columns, read back by name."""
+    return [dict(zip(analyse.OUTPUTS, row)) for row in zip(*columns)]
+
+
+def test_batched_analysis_returns_every_output_by_name(ctx, photo_path, tmp_path):
+    bad = tmp_path / "bad.png"
+    bad.write_text("not an image")
+    good, broken, empty = named(analyse.analyse_many(ctx, [photo_path, str(bad), None], [ctx.start.name] * 3,
+                                                     ["32x32"] * 3, ["en", "ko", "en"]))
+    assert good["status"].startswith("Analysed with") and isinstance(good["session"], Session)
+    assert len(good["predictions"]) == 5 and "4×4 = 16" in good["shapes"]
+    for name in ("patch_grid", "tokens", "rollout_input", "rollout_photo", "posemb"):
+        assert Image.open(good[name]).size[0] > 0, name
+    assert "읽을 수 있는 이미지" in broken["status"] and broken["session"] is None   # one bad file fails alone
+    assert empty["status"] == "Upload a photo or click an example first."
+
+
+def test_every_view_renders_by_name(ctx, session):
+    cases = {
+        patches: ({}, {"patch_grid", "tokens", "shapes", "dist_help"}),
+        rollout: (dict(fusion="max", discard=0.2, alpha=0.4, start_layer=1, query=0),
+                  {"on_input", "on_photo", "start_layer", "query"}),
+        raw: (dict(layer=1, head="2", one_scale=True, alpha=0.5, query=0),
+              {"overview", "on_input", "on_photo", "means", "layer", "head", "query"}),
+        click: (dict(patch=5, layer=1, head="mean", alpha=0.5),
+                {"canvas", "attention", "head_mean", "rollout", "posemb", "layer", "head"}),
+        classmap: (dict(target=None, method="grad_rollout", alpha=0.5),
+                   {"on_input", "on_photo", "note", "target", "method"}),
+        dino: (dict(mass=0.5), {"heads"}),
+        posemb: ({}, {"picture"}), distance: ({}, {"plot"}), filters: ({}, {"picture"}),
+        norms: ({}, {"picture", "table"}), mae: ({}, {"note", "masked", "reconstruction", "pasted"}),
+        faithfulness: (dict(fill="black"), {"plot", "table", "fill"}),
+    }
+    for module, (controls, outputs) in cases.items():
+        out = module.render(ctx, session, "en", **controls)
+        assert set(out) == outputs, module.ID
+    assert rollout.render(ctx, session, "en", **rollout.DEFAULTS)["on_input"].ndim == 3
+    steps = inside.render(ctx, session, "ko")
+    assert "패치" in steps["text0"] and len(steps) == 2 * inside.STEPS
+
+
+def test_controls_follow_the_model(ctx, session):
+    out = raw.render(ctx, session, "en", layer=9, head="7", one_scale=False, alpha=0.5, query=0)
+    assert out["layer"]["maximum"] == 1                      # two layers
+    assert out["head"]["choices"] == [("mean", "mean")] + [(str(h), str(h)) for h in range(4)] or \
+        out["head"]["choices"] == ["mean", "0", "1", "2", "3"]
+    assert out["head"]["value"] == "mean"                    # head 7 does not exist here
+    assert out["query"]["visible"] is False                  # one prefix token: no [CLS]/[DIST] choice
+
+
+def test_deit_offers_the_distillation_token(tiny_deit_dir, photo_path):
+    ctx = AppContext.create(tiny_deit_dir, "cpu", "float32", public=False)
+    session = analyse.analyse_group(ctx, [photo_path], ctx.start.name, "", ["en"])[0]["session"]
+    out = rollout.render(ctx, session, "en", **{**rollout.DEFAULTS, "query": 1})
+    assert out["query"]["visible"] and out["query"]["choices"] == [("[CLS]", 0), ("[DIST]", 1)]
+    cls = rollout.render(ctx, session, "en", **rollout.DEFAULTS)["on_input"]
+    assert not np.array_equal(cls, out["on_input"])            # the [DIST] map is its own
+    assert patches.render(ctx, session, "en")["dist_help"]["visible"]
+
+
+def test_class_maps_are_made_once_per_class(ctx, session, monkeypatch):
+    calls = []
+    real = ctx.run
+    monkeypatch.setattr(ctx, "run", lambda fn, *a, **k: calls.append(k.get("kind")) or real(fn, *a, **k))
+    _, an = ctx.open(session)
+    target = an.top(2)[1][0]
+    for method in ("chefer", "grad_rollout", "chefer"):
+        classmap.render(ctx, session, "en", target=target, method=method, alpha=0.5)
+    assert calls == ["class"]
+
+
+def test_faithfulness_runs_on_the_button_and_is_kept(ctx, session):
+    assert faithfulness.render(ctx, session, "en", "mean")["plot"] is None       # only the button measures
+    measured = faithfulness.measure(ctx, session, "ko", "mean")
+    assert "무작위" in measured["table"] and measured["plot"].ndim == 3
+    assert faithfulness.render(ctx, session, "en", "mean")["table"].count("|") > 20       # kept for this photo
+    assert faithfulness.render(ctx, session, "en", "black")["plot"] is None     # another fill: not measured yet
+    assert measured["fill"]["choices"][1] == ("검은색 (Fashion-MNIST의 배경)", "black")
+
+
+def test_a_click_selects_the_patch_under_it(ctx, session):
+    evt = gr.SelectData(None, {"index": [0, 0], "value": None, "selected": True})
+    assert click.click(ctx, session, "en", 0, "mean", 0.5, evt)["patch"] == 0
+    _, an = ctx.open(session)
+    w = click.views.click_canvas(an).shape[1]
+    evt = gr.SelectData(None, {"index": [w - 1, 0], "value": None, "selected": True})
+    assert click.click(ctx, session, "en", 0, "mean", 0.5, evt)["patch"] == an.grid[1] - 1
+
+
+def test_an_expired_session_updates_nothing_and_says_so(ctx):
+    gone = Session("no-such-key", ctx.start.name)
+    from ui.view import View
+
+    with pytest.raises(Expired):
+        rollout.render(ctx, gone, "en", **rollout.DEFAULTS)
+    handle = View("rollout", "explain", None, rollout.render).handler(ctx)
+    assert handle(gone, "en") == {} and handle(None, "en") == {}
+    assert posemb.render(ctx, None, "en")["picture"]           # model-only: shown before any upload
+
+
+def test_the_page_has_three_sections_and_every_view(tiny_vit_dir):
+    import app
+
+    demo = app.create_demo(tiny_vit_dir, "cpu", "float32")
+    config = demo.get_config_file()
+    labels = {c["props"].get("label") for c in config["components"] if c.get("type") == "tabitem"}
+    keys = {getattr(lab, "key", lab) for lab in labels}
+    for section in app.SECTIONS:
+        assert f"vv_sec_{section}" in keys
+    assert sum(len(m) for m in app.SECTIONS.values()) == len(keys) - 3
+    assert all(len(m) <= 6 for m in app.SECTIONS.values())      # each tab row fits a 1280-px screen
+
+
+def test_examples_the_model_knows_come_first(ctx):
+    from vitviz import models
+
+    bundled = models.load(models.BUNDLED, "cpu", "float32")
+    assert "fmnist" in analyse.example_order(bundled)[0][0]
+    assert "fmnist" not in analyse.example_order(ctx.start)[0][0]

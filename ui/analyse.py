@@ -1,0 +1,195 @@
+"""The top of the page: the photo, model and size, the prediction, and the one forward pass.
+
+An upload is analysed once (batched with other uploads in a burst); the analysis goes to the
+store and the tab keeps a ``Session``. The answer brings the first pictures with it (patch grid,
+tokens, rollout, position embeddings: what ``/analyze`` has always returned through the API);
+every other view renders from the session when it is shown.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import gradio as gr
+
+from vitviz import hosting, memory, models, views
+from vitviz.i18n import say, t
+from vitviz.limits import format_size
+from vitviz.preprocess import BadImage
+
+from . import patches, posemb, rollout
+from .context import AppContext, failure_message
+from .text import L
+from .view import files
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = sorted(p for p in (ROOT / "assets" / "examples").glob("*") if p.suffix in {".jpg", ".png"})
+BATCH = 4          # uploads per batch in a burst: 4 beat 8 (1.70× vs 1.27×, peak 2.3 vs 2.8 GB) and 2 (1.38×)
+# Uploads that may wait for the model. At ~0.3 s each on two CPU cores the last waits ~10 s;
+# a longer wait helps nobody, and a flood must not pile up. Beyond it: "busy, try again".
+MAX_WAITING = 32
+# The names of the analysis's outputs, in the order the batched handler returns them.
+OUTPUTS = ("status", "predictions", "session", "patch_grid", "tokens", "shapes", "rollout_input",
+           "rollout_photo", "posemb")
+
+
+@dataclass
+class Inputs:
+    image: gr.Image
+    model: gr.Dropdown
+    size: gr.Dropdown
+    examples: gr.Dataset
+
+
+# ---------------------------------------------------------------- handlers
+
+def analyse_many(ctx: AppContext, images: list, model_names: list, sizes: list, langs: list) -> list[list]:
+    """Gradio's batched handler: a burst of uploads, grouped by model and size, one forward per
+    group. Returns one column per name in OUTPUTS."""
+    results: list[dict | None] = [None] * len(images)
+    groups: dict = {}
+    for i, (image, name, size) in enumerate(zip(images, model_names, sizes)):
+        if image is None:
+            results[i] = {"status": t("err_no_image", langs[i])}
+        else:
+            groups.setdefault((name, size), []).append(i)
+    for (name, size), idx in groups.items():
+        for i, named in zip(idx, analyse_group(ctx, [images[i] for i in idx], name, size, [langs[i] for i in idx])):
+            results[i] = named
+    memory.trim()
+    return [[files(ctx, r.get(name)) for r in results] for name in OUTPUTS]
+
+
+def analyse_group(ctx: AppContext, images: list, name: str, size: str, langs: list[str]) -> list[dict]:
+    """Uploads that share a model and a size: one forward pass; a bad file only fails itself."""
+    t0 = time.perf_counter()
+    try:
+        loaded = ctx.model(name)
+        hw = ctx.input_size(loaded, size)
+        analyses, on_cpu = ctx.analyse(loaded, images, hw)
+    except Exception as exc:
+        if len(images) > 1 and not _applies_to_all(exc):
+            return [analyse_group(ctx, [image], name, size, [lang])[0] for image, lang in zip(images, langs)]
+        return [{"status": failure_message(exc, lang, "analysis")} for lang in langs]
+    seconds = (time.perf_counter() - t0) / len(images)
+    return [first_pictures(ctx, loaded, an, lang, seconds, on_cpu) for an, lang in zip(analyses, langs)]
+
+
+def _applies_to_all(exc: Exception) -> bool:
+    """A refusal of the model or size is everybody's in the group; a bad image is its own."""
+    return not isinstance(exc, BadImage)
+
+
+def first_pictures(ctx: AppContext, loaded, an, lang: str, seconds: float, on_cpu: bool) -> dict:
+    status = say("ok", lang, model=loaded.name, device=loaded.device, dtype=precision(loaded, lang), seconds=seconds)
+    notes = [model_notes(loaded, lang)] + ([t("gpu_fallback", lang)] if on_cpu else [])
+    status = "\n\n".join([status] + [n for n in notes if n])
+    seen = patches.draw(loaded, an, lang)
+    roll = rollout.draw(loaded, an, lang)
+    session = ctx.keep(loaded, an)
+    return {"status": status, "predictions": views.predictions(an), "session": session,
+            "patch_grid": seen["patch_grid"], "tokens": seen["tokens"], "shapes": seen["shapes"],
+            "rollout_input": roll["on_input"], "rollout_photo": roll["on_photo"],
+            "posemb": posemb.picture(ctx, loaded, an.grid)}
+
+
+def precision(loaded, lang: str) -> str:
+    """The dtype, and whether the compiled forward is in use (or still being built)."""
+    state = loaded.compiled.state
+    return loaded.dtype + (f", {t('compiled_' + state, lang)}" if state in ("ready", "compiling") else "")
+
+
+def model_notes(loaded, lang: str) -> str:
+    """Why this model (a fallback) and what it cannot do (no classifier)."""
+    notes = []
+    if loaded.fallback_from is not None:
+        reason = say(loaded.fallback_from.key, lang, **loaded.fallback_from.fields)
+        notes.append(t("fallback", lang, reason=f"{reason} {t('using_bundled', lang)}"))
+    if not loaded.has_classifier:
+        notes.append(t("no_classifier", lang, model=loaded.name))
+    return "\n\n".join(notes)
+
+
+def status_line(ctx: AppContext, lang: str) -> str:
+    loaded = ctx.start
+    text = say("active_model", lang, model=loaded.name, device=loaded.device, dtype=precision(loaded, lang))
+    notes = model_notes(loaded, lang)
+    return text + ("\n\n" + notes if notes else "")
+
+
+def admit(ctx: AppContext, queue_length: int, lang: str) -> None:
+    """Before an upload joins the queue: refuse it (in the user's language) when too many wait."""
+    if queue_length >= MAX_WAITING:
+        raise gr.Error(t("err_busy", lang, waiting=queue_length), print_exception=False)
+
+
+# ---------------------------------------------------------------- choices offered
+
+def model_choices(ctx: AppContext) -> list[tuple[str, str]]:
+    labels = models.KNOWN_MODELS
+    return [(f"{labels[n]} — {n}" if n in labels and n != models.BUNDLED else labels.get(n, n), n)
+            for n in ctx.policy.models]
+
+
+def size_choices(loaded, lang: str = "en") -> list[tuple[str, str]]:
+    sizes = hosting.offered_sizes(loaded.input_size, loaded.patch_size)
+    text = [f"{h}×{w}" for h, w in sizes]
+    text[0] = t("size_trained", lang, size=text[0])
+    return list(zip(text, [format_size(s) for s in sizes]))
+
+
+def example_order(loaded) -> list[list[str]]:
+    """The examples the active model knows first: garments for the Fashion-MNIST model."""
+    garments = loaded.name == models.BUNDLED or "fashion" in str(loaded.id2label.values()).lower() \
+        or set(loaded.id2label.values()) >= {"Bag", "Sneaker"}
+    return [[str(p)] for p in sorted(EXAMPLES, key=lambda p: (p.name.startswith("fmnist") != garments, p.name))]
+
+
+def on_model_change(ctx: AppContext, name: str, lang: str) -> dict:
+    """The size list and the examples follow the chosen model (when it can be loaded)."""
+    try:
+        loaded = ctx.model(name)
+    except Exception:
+        return {}
+    return {"size": gr.update(choices=size_choices(loaded, lang), value=size_choices(loaded)[0][1]),
+            "examples": gr.Dataset(samples=example_order(loaded))}
+
+
+# ---------------------------------------------------------------- layout
+
+def build(ctx: AppContext) -> tuple[Inputs, dict]:
+    """The input column and the predictions; returns the inputs and the outputs by name."""
+    public = ctx.policy.public
+    with gr.Row():
+        with gr.Column(scale=1):
+            image = gr.Image(type="filepath", image_mode=None, label=L("image"), sources=["upload", "clipboard"],
+                             height=320, elem_id="upload")
+            tolerate_undecodable(image)
+            with gr.Row():
+                model = gr.Dropdown(model_choices(ctx), value=ctx.start.name, label=L("model"),
+                                    allow_custom_value=not public, elem_id="model", scale=3)
+                size = gr.Dropdown(size_choices(ctx.start), value=size_choices(ctx.start)[0][1],
+                                   label=L("resolution"), allow_custom_value=not public, scale=2, elem_id="size")
+            examples = gr.Examples(example_order(ctx.start), inputs=[image], label=L("examples"),
+                                   examples_per_page=16)
+        with gr.Column(scale=1):
+            predictions = gr.Label(num_top_classes=5, label=L("predictions"), elem_id="predictions")
+    return Inputs(image, model, size, examples.dataset), {"predictions": predictions}
+
+
+def tolerate_undecodable(image: gr.Image) -> gr.Image:
+    """Make an image input's decoding never raise: a file PIL cannot open reaches our handler
+    as a path, and vitviz explains the problem in the user's language. (Wrapping the instance,
+    not subclassing: Gradio would treat a subclass as a custom component with its own frontend.)"""
+    decode = image.preprocess
+
+    def preprocess(payload):
+        try:
+            return decode(payload)
+        except Exception:
+            return getattr(payload, "path", None)
+
+    image.preprocess = preprocess
+    return image

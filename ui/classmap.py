@@ -1,0 +1,55 @@
+"""Explain · Class-specific maps: Chefer et al. 2021 (generic) and gradient-weighted rollout for
+any of the top-5 classes; one forward + backward per class, kept with the analysis."""
+
+from __future__ import annotations
+
+import gradio as gr
+
+from vitviz import explain, views
+from vitviz.analysis import Analysis
+from vitviz.i18n import t
+from vitviz.models import LoadedModel
+
+from .context import AppContext, Session
+from .text import L
+from .view import Shared, View, out_image
+
+ID, SECTION = "class", "explain"
+
+
+def class_maps(ctx: AppContext, loaded: LoadedModel, an: Analysis, target: int) -> dict:
+    """Both methods' maps for one class: made once per analysis and class (one backward pass)."""
+    return an.memo.get(("class", target), lambda: ctx.run(explain.class_maps, loaded, an, target, kind="class"))
+
+
+def draw(ctx: AppContext, loaded: LoadedModel, an: Analysis, lang: str, target=None, method: str = "chefer",
+         alpha: float = 0.5) -> dict:
+    methods = [(t(f"method_{m}", lang), m) for m in explain.CLASS_METHODS]
+    if not loaded.has_classifier:
+        return {"on_input": None, "on_photo": None, "note": t("no_classifier", lang, model=loaded.name),
+                "target": gr.update(choices=[], value=None), "method": gr.update(choices=methods)}
+    choices = views.class_choices(an)
+    target = target if target in [c[1] for c in choices] else choices[0][1]
+    on_input, on_photo = views.class_specific(an, class_maps(ctx, loaded, an, target), method, alpha, lang)
+    return {"on_input": on_input, "on_photo": on_photo, "note": "",
+            "target": gr.update(choices=choices, value=target), "method": gr.update(choices=methods)}
+
+
+def render(ctx: AppContext, session: Session | None, lang: str, **controls) -> dict:
+    return draw(ctx, *ctx.open(session), lang, **controls)
+
+
+def build(ctx: AppContext, shared: Shared) -> View:
+    with gr.Tab(L("tab_class"), id=ID) as tab:
+        with gr.Row():
+            target = gr.Dropdown([], label=L("target_class"), elem_id="class-target")
+            method = gr.Radio([(t(f"method_{m}", "en"), m) for m in explain.CLASS_METHODS], value="chefer",
+                              label=L("method"))
+        note = gr.Markdown()
+        with gr.Row():
+            on_input = out_image("class_map", "class-seen")
+            on_photo = out_image("on_photo", "class-photo")
+    return View(ID, SECTION, tab, render,
+                controls={"target": target, "method": method, "alpha": shared.alpha},
+                outputs={"on_input": on_input, "on_photo": on_photo, "note": note, "target": target,
+                         "method": method})

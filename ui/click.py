@@ -1,0 +1,75 @@
+"""Explain · Click a patch: where that patch looks (layer/head, head mean, rollout) and its
+position-embedding similarity. No model run per click."""
+
+from __future__ import annotations
+
+import gradio as gr
+
+from vitviz import views
+from vitviz.analysis import Analysis
+from vitviz.models import LoadedModel
+
+from .context import AppContext, Session
+from .text import L
+from .view import Shared, View, head_choices, head_dropdown, layer_slider, out_image, parse_head
+
+ID, SECTION = "click", "explain"
+MAPS = ("attention", "head_mean", "rollout", "posemb")
+
+
+def draw(ctx: AppContext, loaded: LoadedModel, an: Analysis, lang: str, patch=None, layer: int = 0,
+         head: str = "mean", alpha: float = 0.5) -> dict:
+    """The click canvas (the clicked patch marked) and, once a patch is chosen, its four maps."""
+    head = head if head in head_choices(an.num_heads) else "mean"
+    out = {"canvas": views.click_canvas(an, None if patch is None else int(patch) % (an.grid[0] * an.grid[1])),
+           "layer": gr.update(maximum=an.num_layers - 1), "head": gr.update(choices=head_choices(an.num_heads),
+                                                                           value=head)}
+    if patch is None:
+        return out | {name: None for name in MAPS}
+    patch = int(patch) % (an.grid[0] * an.grid[1])
+    maps = views.query_maps(ctx.weights(loaded), an, patch, layer, parse_head(head), alpha)
+    return out | dict(zip(MAPS, maps))
+
+
+def render(ctx: AppContext, session: Session | None, lang: str, **controls) -> dict:
+    return draw(ctx, *ctx.open(session), lang, **controls)
+
+
+def click(ctx: AppContext, session: Session | None, lang: str, layer, head, alpha, evt: gr.SelectData) -> dict:
+    """A click on the canvas: the patch under it, and its maps."""
+    _, an = ctx.open(session)
+    patch = views.patch_at(an, *evt.index, views.click_canvas(an).shape[:2])
+    return {"patch": patch} | render(ctx, session, lang, patch=patch, layer=layer, head=head, alpha=alpha)
+
+
+def build(ctx: AppContext, shared: Shared) -> View:
+    with gr.Tab(L("tab_click"), id=ID) as tab:
+        gr.Markdown(L("click_help"))
+        with gr.Row():
+            layer, head = layer_slider(), head_dropdown()
+            patch = gr.Number(None, label=L("patch"), precision=0, interactive=False, elem_id="query-patch")
+        with gr.Row():
+            canvas = gr.Image(label=L("click_image"), format="png", interactive=False, elem_id="click-canvas")
+            attention = out_image("query_att", "query-att")
+        with gr.Row():
+            head_mean = out_image("query_mean", "query-mean")
+            rollout = out_image("query_rollout", "query-rollout")
+            posemb = out_image("query_posemb", "query-posemb")
+    return View(ID, SECTION, tab, render,
+                controls={"patch": patch, "layer": layer, "head": head, "alpha": shared.alpha},
+                outputs={"canvas": canvas, "attention": attention, "head_mean": head_mean, "rollout": rollout,
+                         "posemb": posemb, "patch": patch, "layer": layer, "head": head})
+
+
+def wire(ctx: AppContext, view: View, shared: Shared) -> None:
+    c = view.controls
+
+    def on_click(session, lang, layer, head, alpha, evt: gr.SelectData):
+        try:
+            named = ctx.runner.on_thread(click, ctx, session, lang, layer, head, alpha, evt)
+        except Exception:            # no analysis (expired): the click selects nothing
+            return {}
+        return view.updates(ctx, named)
+
+    view.outputs["canvas"].select(on_click, [shared.session, shared.lang, c["layer"], c["head"], c["alpha"]],
+                                  list(view.outputs.values()), api_visibility="private", show_progress="hidden")

@@ -1,0 +1,127 @@
+"""What every handler needs, passed explicitly: the app's context and a session's handle.
+
+``AppContext`` holds the start model, the hosting policy, where model work runs, the store of
+analyses and the picture files. A browser tab's state is a ``Session``: a key into the store and
+the model's name, so the server's memory does not grow with the number of tabs.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from vitviz import hosting, limits, memory, models
+from vitviz.analysis import Analysis, analyze_batch, run_model
+from vitviz.hosting import Policy
+from vitviz.i18n import say, t
+from vitviz.limits import RequestRefused
+from vitviz.memo import Memo
+from vitviz.models import LoadedModel, ModelUnavailable
+from vitviz.preprocess import BadImage
+from vitviz.render import PictureSpool
+from vitviz.store import AnalysisStore
+
+from .runner import ModelRunner
+
+log = logging.getLogger("vitviz")
+
+
+@dataclass(frozen=True)
+class Session:
+    """A browser tab's latest analysis: its key in the store and the model that made it."""
+    key: str
+    model: str
+
+
+class Expired(LookupError):
+    """The session's analysis was dropped from the store (memory budget) or there is none."""
+
+
+@dataclass
+class AppContext:
+    start: LoadedModel                       # the model the page opens with
+    policy: Policy
+    runner: ModelRunner = field(default_factory=ModelRunner)
+    store: AnalysisStore = field(default_factory=AnalysisStore)
+    spool: PictureSpool = field(default_factory=PictureSpool)
+    pictures: Memo = field(default_factory=Memo)       # model-only pictures, written once as files
+
+    @classmethod
+    def create(cls, model: str | None = None, device: str | None = None, dtype: str | None = None,
+               public: bool | None = None) -> "AppContext":
+        """Load the start model (offline first) and set the policy: the owner's --model is trusted."""
+        memory.limit_arenas()
+        start = models.load(model, device, dtype)
+        return cls(start=start, policy=hosting.policy(public, start.name))
+
+    # ------------------------------------------------------------ models
+    def model(self, name: str | None) -> LoadedModel:
+        """The model for a requested name, within the policy (RequestRefused, ModelUnavailable)."""
+        name = self.policy.check_model(name, self.start.name)
+        if name == self.start.name:
+            return self.start
+        return models.load(name, self.start.device, self.start.dtype)
+
+    def weights(self, loaded: LoadedModel) -> LoadedModel:
+        """A copy whose weights this process can read: on ZeroGPU the GPU copy lives in the worker,
+        so work that only reads weights (position embeddings, filters) uses a CPU copy."""
+        if not self.runner.zerogpu:
+            return loaded
+        return models.load(loaded.name, "cpu", self.runner.cpu_dtype)
+
+    def input_size(self, loaded: LoadedModel, text: str | None) -> tuple[int, int]:
+        """The size to run at (policy), held to the memory budget for one analysis."""
+        size = self.policy.check_size(text, loaded.input_size, loaded.patch_size) or loaded.input_size
+        limits.check_budget(limits.Shape.of(loaded), size, self.policy.request_budget)
+        return size
+
+    # ------------------------------------------------------------ analyses
+    def analyse(self, loaded: LoadedModel, images: list, size: tuple[int, int]) -> tuple[list[Analysis], bool]:
+        """Analyse images (decoded here, the forward where the model lives): (analyses, ran on
+        the CPU because the GPU quota is used up)."""
+        fallback = []
+
+        def run(loaded, batch):
+            ran = self.runner.call(run_model, loaded, batch)
+            fallback.append(ran.on_cpu_fallback)
+            return ran.value
+
+        size = None if tuple(size) == tuple(loaded.input_size) else size
+        return analyze_batch(loaded, images, size, run=run), any(fallback)
+
+    def keep(self, loaded: LoadedModel, an: Analysis) -> Session:
+        return Session(self.store.put(an), loaded.name)
+
+    def open(self, session: Session | None) -> tuple[LoadedModel, Analysis]:
+        """(model, analysis) of a session; Expired when there is none any more."""
+        an = self.store.get(session.key) if session else None
+        if an is None:
+            raise Expired()
+        return self.model(session.model), an
+
+    def run(self, fn, loaded: LoadedModel, *args, kind: str = "forward"):
+        """Model work other than the analysis (class maps, faithfulness, MAE): its value."""
+        return self.runner.call(fn, loaded, *args, kind=kind).value
+
+    # ------------------------------------------------------------ pictures
+    def picture(self, image: np.ndarray | None, lossless: bool = False) -> str | None:
+        """A picture as a quickly written file (JPEG per upload, PNG when lossless)."""
+        return self.spool.save(image, lossless=lossless)
+
+    def model_picture(self, loaded: LoadedModel, what: tuple, make) -> str:
+        """A picture that depends only on the model, drawn and written once."""
+        return self.pictures.get((loaded.name, loaded.dtype, *what), lambda: self.picture(make(), lossless=True))
+
+
+def failure_message(exc: BaseException, lang: str, what: str = "request") -> str:
+    """One sentence for the user, in their language: what was wrong and what to do. Unexpected
+    failures are logged with a request id, which the sentence gives; exception text never is."""
+    if isinstance(exc, (RequestRefused, BadImage)):
+        return say(exc.key, lang, **exc.fields)
+    if isinstance(exc, ModelUnavailable):
+        return say("err_model", lang, model=exc.fields.get("model", ""), reason_key=exc.key)
+    if isinstance(exc, Expired):
+        return t("err_expired", lang)
+    return t("err_internal", lang, request_id=hosting.report_failure(what, exc))

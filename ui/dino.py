@@ -1,0 +1,25 @@
+"""Explain · DINO heads: last-layer [CLS] attention per head, and the tokens holding a share of it."""
+
+from __future__ import annotations
+
+import gradio as gr
+
+from vitviz import views
+
+from .context import AppContext, Session
+from .text import L
+from .view import Shared, View, out_image
+
+ID, SECTION = "dino", "explain"
+
+
+def render(ctx: AppContext, session: Session | None, lang: str, mass: float = views.DINO_MASS) -> dict:
+    _, an = ctx.open(session)
+    return {"heads": views.dino_heads(an, mass)}
+
+
+def build(ctx: AppContext, shared: Shared) -> View:
+    with gr.Tab(L("tab_dino"), id=ID) as tab:
+        mass = gr.Slider(0.1, 1.0, value=views.DINO_MASS, step=0.05, label=L("dino_mass"))
+        heads = out_image("dino_maps", "dino")
+    return View(ID, SECTION, tab, render, controls={"mass": mass}, outputs={"heads": heads})

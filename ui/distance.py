@@ -1,0 +1,25 @@
+"""Learn · Attention distance: how far each head looks, per layer (ViT paper, Fig. 7 right)."""
+
+from __future__ import annotations
+
+import gradio as gr
+
+from vitviz import views
+
+from .context import AppContext, Session
+from .text import L
+from .view import Shared, View, out_image
+
+ID, SECTION = "distance", "learn"
+
+
+def render(ctx: AppContext, session: Session | None, lang: str) -> dict:
+    _, an = ctx.open(session)
+    return {"plot": views.attention_distance_plot(an, lang)}
+
+
+def build(ctx: AppContext, shared: Shared) -> View:
+    with gr.Tab(L("tab_distance"), id=ID) as tab:
+        gr.Markdown(L("distance_help"))
+        plot = out_image("distance_plot", "distance")
+    return View(ID, SECTION, tab, render, outputs={"plot": plot})

@@ -1,0 +1,29 @@
+"""Learn · Embedding filters: principal components of the patch projection (ViT paper, Fig. 7 left)."""
+
+from __future__ import annotations
+
+import gradio as gr
+
+from vitviz import views
+
+from .context import AppContext, Expired, Session
+from .text import L
+from .view import Shared, View, out_image
+
+ID, SECTION = "filters", "learn"
+
+
+def render(ctx: AppContext, session: Session | None, lang: str) -> dict:
+    try:
+        loaded, _ = ctx.open(session)
+    except Expired:
+        loaded = ctx.start
+    weights = ctx.weights(loaded)
+    return {"picture": ctx.model_picture(loaded, ("filters",), lambda: views.embedding_filters(weights))}
+
+
+def build(ctx: AppContext, shared: Shared) -> View:
+    with gr.Tab(L("tab_filters"), id=ID) as tab:
+        gr.Markdown(L("filters_help"))
+        image = out_image("filters", "filters", elem_classes=["vv-crisp"])
+    return View(ID, SECTION, tab, render, outputs={"picture": image})

@@ -1,0 +1,42 @@
+"""Learn · Position embeddings: cosine similarity of every patch's embedding with all others
+(ViT paper, Fig. 7 centre), at the grid of the last analysis."""
+
+from __future__ import annotations
+
+import gradio as gr
+
+from vitviz import views
+from vitviz.models import LoadedModel
+from vitviz.posemb import NoAbsolutePositions
+
+from .context import AppContext, Expired, Session
+from .text import L
+from .view import Shared, View, out_image
+
+ID, SECTION = "posemb", "learn"
+
+
+def picture(ctx: AppContext, loaded: LoadedModel, grid: tuple[int, int] | None) -> str | None:
+    """The similarity grid as a file, drawn once per model and grid; None without absolute embeddings."""
+    weights = ctx.weights(loaded)
+    try:
+        return ctx.model_picture(loaded, ("posemb", grid), lambda: views.position_similarity(weights, grid))
+    except NoAbsolutePositions:
+        return None
+
+
+def render(ctx: AppContext, session: Session | None, lang: str) -> dict:
+    """The last analysis's model and grid; before any upload, the start model's own grid."""
+    try:
+        loaded, an = ctx.open(session)
+        grid = an.grid
+    except Expired:
+        loaded, grid = ctx.start, None
+    return {"picture": picture(ctx, loaded, grid)}
+
+
+def build(ctx: AppContext, shared: Shared) -> View:
+    with gr.Tab(L("tab_posemb"), id=ID) as tab:
+        gr.Markdown(L("posemb_help"))
+        image = out_image("posemb_map", "posemb")
+    return View(ID, SECTION, tab, render, outputs={"picture": image})

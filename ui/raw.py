@@ -1,0 +1,76 @@
+"""Explain · Raw attention: a token's attention for every layer × head, one selected and enlarged."""
+
+from __future__ import annotations
+
+import gradio as gr
+
+from vitviz import views
+from vitviz.analysis import Analysis, prefix_names
+from vitviz.models import LoadedModel
+
+from .context import AppContext, Session
+from .text import L
+from .view import (
+    Shared,
+    View,
+    head_choices,
+    head_dropdown,
+    layer_slider,
+    out_image,
+    parse_head,
+    query_radio,
+    query_update,
+)
+
+ID, SECTION = "raw", "explain"
+
+
+def draw(loaded: LoadedModel, an: Analysis, lang: str, layer: int = 0, head: str = "mean",
+         one_scale: bool = False, alpha: float = 0.5, query: int = 0) -> dict:
+    query = int(query or 0) if int(query or 0) < an.prefix else 0
+    head = head if head in head_choices(an.num_heads) else "mean"
+    grid, on_input, on_photo, means = views.raw_attention(an, layer, parse_head(head), one_scale, alpha, lang, query)
+    return {"overview": grid, "on_input": on_input, "on_photo": on_photo, "means": means,
+            "layer": gr.update(maximum=an.num_layers - 1),
+            "head": gr.update(choices=head_choices(an.num_heads), value=head),
+            "query": query_update(prefix_names(loaded.family, an.prefix), query)}
+
+
+def render(ctx: AppContext, session: Session | None, lang: str, **controls) -> dict:
+    return draw(*ctx.open(session), lang, **controls)
+
+
+def pick_tile(ctx: AppContext, session: Session | None, evt: gr.SelectData) -> tuple:
+    """A click on the layers × heads overview selects that layer and head."""
+    _, an = ctx.open(session)
+    layer, head = views.overview_cell(an, *evt.index)
+    return layer, str(head)
+
+
+def build(ctx: AppContext, shared: Shared) -> View:
+    with gr.Tab(L("tab_raw"), id=ID) as tab:
+        with gr.Row():
+            layer, head = layer_slider(), head_dropdown()
+            one_scale = gr.Checkbox(False, label=L("shared_scale"))
+            query = query_radio()
+        with gr.Row():
+            overview = out_image("raw_grid", "raw-grid")
+            with gr.Column():
+                on_input = out_image("raw_selected", "raw-seen")
+                on_photo = out_image("on_photo", "raw-photo")
+        means = out_image("raw_mean", "raw-means")
+    return View(ID, SECTION, tab, render,
+                controls={"layer": layer, "head": head, "one_scale": one_scale, "alpha": shared.alpha, "query": query},
+                outputs={"overview": overview, "on_input": on_input, "on_photo": on_photo, "means": means,
+                         "layer": layer, "head": head, "query": query})
+
+
+def wire(ctx: AppContext, view: View, shared: Shared) -> None:
+    def select(session, evt: gr.SelectData):
+        try:
+            return pick_tile(ctx, session, evt)
+        except Exception:            # no analysis (expired): the click selects nothing
+            return gr.skip(), gr.skip()
+
+    view.outputs["overview"].select(select, [shared.session], [view.controls["layer"], view.controls["head"]],
+                                    api_visibility="private")

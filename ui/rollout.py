@@ -1,0 +1,46 @@
+"""Explain · Attention rollout (Abnar & Zuidema 2020), over the model's input and over the photo."""
+
+from __future__ import annotations
+
+import gradio as gr
+
+from vitviz import views
+from vitviz.analysis import Analysis, prefix_names
+from vitviz.attention import FUSIONS
+from vitviz.models import LoadedModel
+
+from .context import AppContext, Session
+from .text import L
+from .view import Shared, View, layer_slider, out_image, query_radio, query_update
+
+ID, SECTION = "rollout", "explain"
+DEFAULTS = {"fusion": "mean", "discard": 0.0, "alpha": 0.5, "start_layer": 0, "query": 0}
+
+
+def draw(loaded: LoadedModel, an: Analysis, lang: str, fusion: str = "mean", discard: float = 0.0,
+         alpha: float = 0.5, start_layer: int = 0, query: int = 0) -> dict:
+    query = int(query or 0) if int(query or 0) < an.prefix else 0
+    on_input, on_photo = views.rollout(an, fusion, discard, alpha, start_layer or 0, lang, query)
+    return {"on_input": on_input, "on_photo": on_photo,
+            "start_layer": gr.update(maximum=an.num_layers - 1),
+            "query": query_update(prefix_names(loaded.family, an.prefix), query)}
+
+
+def render(ctx: AppContext, session: Session | None, lang: str, **controls) -> dict:
+    return draw(*ctx.open(session), lang, **controls)
+
+
+def build(ctx: AppContext, shared: Shared) -> View:
+    with gr.Tab(L("tab_rollout"), id=ID) as tab:
+        with gr.Row():
+            fusion = gr.Radio(list(FUSIONS), value="mean", label=L("fusion"))
+            discard = gr.Slider(0.0, 0.95, value=0.0, step=0.05, label=L("discard"))
+            start_layer = layer_slider("start_layer")
+            query = query_radio()
+        with gr.Row():
+            on_input = out_image("rollout_seen", "rollout-seen")
+            on_photo = out_image("rollout_photo", "rollout-photo")
+    return View(ID, SECTION, tab, render,
+                controls={"fusion": fusion, "discard": discard, "alpha": shared.alpha, "start_layer": start_layer,
+                          "query": query},
+                outputs={"on_input": on_input, "on_photo": on_photo, "start_layer": start_layer, "query": query})

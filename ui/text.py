@@ -1,0 +1,42 @@
+"""Words on the page: labels the browser translates (gr.I18n) and the language switch.
+
+Static labels are ``L(key)``: Gradio picks the browser's language. Text built at run time
+(messages, captions, pictures' labels) comes from ``vitviz.i18n.t`` with the language the
+page sends along.
+"""
+
+from __future__ import annotations
+
+import gradio as gr
+
+from vitviz import i18n
+
+# Our keys are prefixed: Gradio's own translations use plain keys such as "image".
+I18N = gr.I18n(**{lang: {f"vv_{k}": v for k, v in table.items()} for lang, table in i18n.STRINGS.items()})
+
+
+def L(key: str):
+    """A label translated in the browser."""
+    return I18N(f"vv_{key}")
+
+
+# The page language: Gradio translates static labels in the browser from the browser's language.
+# The radio switches it live through the frontend's own changeLocale (found among the loaded
+# modules), and also tells the server which language to write messages in.
+DETECT_LANG_JS = "() => ((navigator.language || 'en').toLowerCase().startsWith('ko') ? 'ko' : 'en')"
+SET_LANG_JS = """async (lang) => {
+  try {
+    const url = performance.getEntriesByType("resource").map((e) => e.name)
+      .find((n) => /\\/assets\\/core-[^/]*\\.js$/.test(n));
+    if (url) { const core = await import(url); if (core.changeLocale) core.changeLocale(lang); }
+  } catch (e) { console.warn("vitviz: could not switch the page language", e); }
+  return lang;
+}"""
+
+# Small pictures (a 28×28 garment) are scaled up crisply instead of shown as a thumbnail, and the
+# section tabs read as the top level of the page.
+CSS = """
+#upload img, .vv-crisp img { image-rendering: pixelated; }
+#upload img { min-width: 60%; min-height: 60%; object-fit: contain; }
+#sections > .tab-wrapper button { font-size: 1.15em; font-weight: 600; }
+"""

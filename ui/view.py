@@ -1,0 +1,117 @@
+"""What every view has, and the components several views use.
+
+A view module (ui/rollout.py, ...) has a module-level ``render(ctx, session, lang, **controls)``
+that returns its outputs by name, and a ``build(ctx)`` that lays out its tab and returns a
+``View``: the tab, its controls and outputs by the same names. The View turns a render into
+Gradio's ``{component: value}`` updates, so no list of outputs is ever matched by position and
+tests read results by name.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import gradio as gr
+import numpy as np
+
+from vitviz.attention import Head
+from vitviz.i18n import t
+
+from .context import AppContext, Expired, Session, failure_message
+from .text import L
+
+
+@dataclass
+class Shared:
+    """Components every view may use: the tab's session, the page language, the overlay opacity."""
+    session: gr.State
+    lang: gr.Radio
+    alpha: gr.Slider
+
+
+@dataclass
+class View:
+    id: str
+    section: str                               # "see", "explain" or "learn"
+    tab: gr.Tab
+    render: Callable[..., dict[str, Any]]      # render(ctx, session, lang, **controls) -> {output name: value}
+    controls: dict[str, Any] = field(default_factory=dict)   # render's keyword -> input component
+    outputs: dict[str, Any] = field(default_factory=dict)    # output name -> component
+    extra: dict[str, Any] = field(default_factory=dict)      # other components its wire() uses (buttons)
+
+    def updates(self, ctx: AppContext, named: dict[str, Any]) -> dict:
+        """{component: value}; pictures (arrays) become quickly written files."""
+        return {self.outputs[name]: files(ctx, value) for name, value in named.items()}
+
+    def handler(self, ctx: AppContext) -> Callable:
+        """A Gradio handler: (session, lang, *controls) -> updates. Model work goes to the model
+        thread; failures become a warning in the user's language, never exception text."""
+        names = list(self.controls)
+
+        def handle(session: Session | None, lang: str, *values):
+            try:
+                named = ctx.runner.on_thread(self.render, ctx, session, lang, **dict(zip(names, values)))
+            except Expired:
+                return {}
+            except Exception as exc:
+                gr.Warning(failure_message(exc, lang, f"view {self.id}"))
+                return {}
+            return self.updates(ctx, named)
+
+        return handle
+
+    def refresh(self, ctx: AppContext, data: dict, session, lang: str) -> dict:
+        """Render from a dict of every input's value (a Gradio handler with a set of inputs)."""
+        return self.handler(ctx)(session, lang, *(data[c] for c in self.controls.values()))
+
+
+def files(ctx: AppContext, value):
+    """Pictures (H, W, 3) arrays, alone or in a list, as files; anything else unchanged."""
+    if isinstance(value, np.ndarray) and value.ndim == 3:
+        return ctx.picture(value)
+    if isinstance(value, list):
+        return [files(ctx, v) for v in value]
+    if isinstance(value, dict) and value.get("__type__") == "update" and "value" in value:
+        return {**value, "value": files(ctx, value["value"])}
+    return value
+
+
+# ---------------------------------------------------------------- shared components
+
+def out_image(key: str, elem_id: str, **kw) -> gr.Image:
+    return gr.Image(label=L(key), format="png", interactive=False, elem_id=elem_id,
+                    buttons=["download", "fullscreen"], **kw)
+
+
+def layer_slider(key: str = "layer", layers: int = 12) -> gr.Slider:
+    return gr.Slider(0, layers - 1, value=0, step=1, label=L(key))
+
+
+def head_dropdown(heads: int = 12) -> gr.Dropdown:
+    return gr.Dropdown(head_choices(heads), value="mean", label=L("head"))
+
+
+def head_choices(heads: int) -> list[str]:
+    return ["mean"] + [str(h) for h in range(heads)]
+
+
+def parse_head(value) -> Head:
+    """The head dropdown's value: "mean" (or nothing) -> None, "3" -> 3."""
+    return None if value in (None, "", "mean") else int(value)
+
+
+def query_radio() -> gr.Radio:
+    """Which prefix token's attention a map shows: [CLS], or DeiT's [DIST]. Hidden for one token."""
+    return gr.Radio([("[CLS]", 0), ("[DIST]", 1)], value=0, label=L("token_query"), visible=False)
+
+
+def query_update(prefix_names: list[str], value) -> dict:
+    """The token radio for this model: visible with the model's prefix tokens when it has several."""
+    choices = [(name, i) for i, name in enumerate(prefix_names)]
+    value = value if value in range(len(choices)) else 0
+    return gr.update(choices=choices, value=value, visible=len(choices) > 1)
+
+
+def no_session_text(lang: str) -> str:
+    return t("err_no_image", lang)
