@@ -160,3 +160,37 @@ def test_config_errors_say_what_was_expected():
         ScratchConfig(image_size=30, patch_size=4)
     with pytest.raises(ValueError, match="expected images of"):
         ScratchViT(small_cfg())(torch.randn(1, 3, 16, 16))
+
+
+@pytest.mark.parametrize("size", [16, (16, 24)])
+def test_distilled_vit_converts_to_transformers_deit_with_the_same_logits(size, tmp_path):
+    """The [DIST] token and head map onto DeiTForImageClassificationWithTeacher: same logits both ways,
+    and the saved folder loads by its config's architecture."""
+    from transformers import AutoModelForImageClassification, DeiTForImageClassificationWithTeacher
+
+    torch.manual_seed(2)
+    ours = ScratchViT(small_cfg(image_size=size, distilled=True)).eval()
+    hf = to_hf(ours, {i: f"c{i}" for i in range(5)})
+    assert isinstance(hf, DeiTForImageClassificationWithTeacher)
+    h, w = size if isinstance(size, tuple) else (size, size)
+    x = torch.randn(3, 3, h, w)
+    with torch.no_grad():
+        mine = ours(x, output_attentions=True)
+        hf.set_attn_implementation("eager")
+        theirs = hf(pixel_values=x, output_attentions=True)
+    assert torch.allclose(mine.logits, theirs.logits, atol=1e-5)
+    assert torch.allclose(mine.cls_logits, theirs.cls_logits, atol=1e-5)
+    assert torch.allclose(mine.dist_logits, theirs.distillation_logits, atol=1e-5)
+    assert mine.attentions[0].shape[-1] == 2 + (h // 4) * (w // 4)     # [CLS], [DIST], patches
+    hf.save_pretrained(tmp_path)
+    loaded = AutoModelForImageClassification.from_pretrained(tmp_path)
+    assert type(loaded).__name__ == "DeiTForImageClassificationWithTeacher"
+    back = from_hf(loaded).eval()
+    assert back.config.distilled
+    with torch.no_grad():
+        assert torch.allclose(back(x).logits, mine.logits, atol=1e-5)
+
+
+def test_dist_token_starts_different_from_cls():
+    model = ScratchViT(small_cfg(distilled=True))
+    assert not torch.equal(model.encoder.cls_token, model.encoder.dist_token)

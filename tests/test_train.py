@@ -151,3 +151,73 @@ def test_bfloat16_and_float32_agree_on_the_bundled_model(bundled):
         ra = A.rollout(a.att(), a.prefix, a.grid).flatten()
         rb = A.rollout(b.att(), b.prefix, b.grid).flatten()
         assert np.corrcoef(ra.numpy(), rb.numpy())[0, 1] >= 0.999
+
+
+# ---- distillation and the study ----
+
+def test_hard_distillation_loss_halves_true_and_teacher_labels():
+    import torch.nn.functional as F
+
+    from vitviz.scratch import ScratchOutput
+    from vitviz.train import hard_distillation_loss
+
+    g = torch.Generator().manual_seed(0)
+    cls, dist = torch.randn(6, 3, generator=g), torch.randn(6, 3, generator=g)
+    y, teacher = torch.tensor([0, 1, 2, 0, 1, 2]), torch.tensor([0, 0, 2, 1, 1, 2])
+    out = ScratchOutput((cls + dist) / 2, (), cls, dist)
+    loss = hard_distillation_loss(out, y, teacher, smoothing=0.1)
+    want = 0.5 * F.cross_entropy(cls, y, label_smoothing=0.1) + 0.5 * F.cross_entropy(dist, teacher)
+    assert torch.allclose(loss, want)
+    # the [DIST] head only ever sees the teacher's labels, [CLS] only the true ones
+    cls.requires_grad_(True)
+    dist.requires_grad_(True)
+    hard_distillation_loss(ScratchOutput((cls + dist) / 2, (), cls, dist), y, teacher, 0.0).backward()
+    manual = dist.detach().clone().requires_grad_(True)
+    (0.5 * F.cross_entropy(manual, teacher)).backward()
+    assert torch.allclose(dist.grad, manual.grad)
+    plain = ScratchOutput(cls, (), cls)
+    assert torch.allclose(hard_distillation_loss(plain, y, teacher, 0.0), F.cross_entropy(cls, y))
+
+
+def test_distilled_training_with_a_cnn_teacher_saves_a_deit(tmp_path):
+    from vitviz.cnn import CNNConfig, SmallCNN
+    from vitviz.train import head_accuracies
+
+    x, y = synthetic(384)
+    tx, ty = synthetic(64, seed=1)
+    s = TrainSettings(epochs=4, batch_size=32, lr=2e-3, warmup_epochs=0.5, progress=False, flip=False)
+    torch.manual_seed(0)
+    teacher = SmallCNN(CNNConfig(image_size=16, widths=(8, 16), num_classes=2))
+    assert train(teacher, x, y, tx, ty, s).test_accuracy > 0.8
+    result = train(tiny_vit(distilled=True), x, y, tx, ty, s, teacher=teacher.eval())
+    heads = head_accuracies(result.model, tx, ty)
+    assert set(heads) == {"logits", "cls", "dist"} and heads["dist"] > 0.7
+    folder = save(result, tmp_path / "deit", ["top", "bottom"], s, "test", len(x), {"heads": heads})
+    loaded = models.load(str(folder), "cpu", "float32")
+    assert loaded.family == "deit"
+    from PIL import Image
+
+    an = analyze(loaded, Image.fromarray(tx[0, 0]).convert("RGB"))
+    assert an.prefix == 2                                       # [CLS] and [DIST] reach the app
+
+
+def test_study_runs_end_to_end_on_a_tiny_subset(tmp_path):
+    from vitviz import study
+
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 30, (120, 1, 28, 28)).astype(np.uint8)
+    y = np.repeat(np.arange(2), 60)
+    x[y == 1, :, 4:12, 4:24] = 250                              # class 1: a bright bar at the top
+    x[y == 0, :, 16:24, 4:24] = 250                             # class 0: at the bottom
+    order = rng.permutation(120)
+    x, y = x[order], y[order]
+    records = study.study((x[:100], y[:100], x[100:], y[100:]), sizes=(20, 60), budget=120,
+                          settings=TrainSettings(batch_size=16, progress=False, flip=False), log=lambda *_: None)
+    assert len(records) == 6 and {r["model"] for r in records} == set(study.MODELS)
+    assert {r["images_seen"] for r in records} == {120}           # every run sees the same number of images
+    assert all(0 <= r["test_accuracy"] <= 1 for r in records)
+    table = study.table(records)
+    assert "| 20 |" in table and "hybrid ViT" in table
+    assert study.plot(records).ndim == 3
+    idx = study.balanced_subset(np.repeat(np.arange(10), 7), 25)
+    assert len(idx) == 25 and np.bincount(np.repeat(np.arange(10), 7)[idx]).max() == 3
