@@ -105,22 +105,47 @@ def test_embedding_filters_find_the_dominant_direction():
 
 
 def test_pointing_score():
-    from vitviz.evaluate import pointing_score
+    from vitviz.faithfulness import pointing
 
     mask = np.zeros((8, 8), dtype=bool)
     mask[:, :4] = True
-    assert pointing_score(np.array([[1.0, 0.0]]), mask) > 0.7
-    assert pointing_score(np.ones((2, 2)), mask) == pytest.approx(0.5)
+    assert pointing(np.array([[1.0, 0.0]]), mask) > 0.7
+    assert pointing(np.ones((2, 2)), mask) == pytest.approx(0.5)
 
 
-def test_evaluate_runs_every_method(tiny_loaded):
-    from vitviz.evaluate import evaluate, table
+def test_one_sample_gets_every_method_and_its_own_random_map(tiny_loaded):
+    """A sample's record: whether the label survives each removal step, per map and direction."""
+    from PIL import Image
+
+    from vitviz.faithfulness import Settings, evaluate_sample, metrics, perturbation_model
 
     rng = np.random.default_rng(0)
-    imgs = np.zeros((3, 28, 28), dtype=np.uint8)
-    imgs[:, 6:20, 8:22] = rng.integers(50, 255, (3, 14, 14))
-    res = evaluate(tiny_loaded, imgs, np.array([0, 1, 2]), batch=2, progress=False)
+    raw = np.zeros((28, 28), dtype=np.uint8)
+    raw[6:20, 8:22] = rng.integers(50, 255, (14, 14))
+    image = Image.fromarray(raw).convert("RGB")
+    settings = Settings(model="tiny", data="test", steps=6)
+    fast = perturbation_model(tiny_loaded)
+    a = evaluate_sample(tiny_loaded, fast, image, 0, raw > 0, 3, settings)
+    b = evaluate_sample(tiny_loaded, fast, image, 0, raw > 0, 4, settings)
+    assert set(a["pos"]) == set(settings.methods) and len(a["pos"]["chefer"]) == 6
+    assert all(a["pos"][m][0] == a["neg"][m][0] == int(a["pred"] == 0) for m in settings.methods)
+    assert 0 <= a["pointing"]["rollout_mean"] <= 1
+    assert a["pos"]["raw"] == b["pos"]["raw"]                           # only the random map depends on the index
+    res = metrics([a, b], settings)
     assert {"Chefer generic", "gradient rollout", "rollout (mean)", "random", "DINO head mean"} <= set(res)
     for r in res.values():
         assert 0 <= r["pos_auc"] <= 100 and 0 <= r["neg_auc"] <= 100 and 0 <= r["pointing"] <= 100
-    assert "| random |" in table(res, 3, "tiny", "black")
+
+
+def test_perturbation_model_matches_the_eager_one(tiny_loaded, photo):
+    """The perturbed copies run with fused attention: same predictions, the shared model untouched."""
+    from vitviz.analysis import analyze, forward
+    from vitviz.faithfulness import perturbation_model
+
+    fast = perturbation_model(tiny_loaded)
+    x = analyze(tiny_loaded, photo).pixel_values[None]
+    with torch.no_grad():
+        a = forward(tiny_loaded, x, output_attentions=False).logits
+        b = forward(fast, x, output_attentions=False).logits
+    assert torch.allclose(a, b, atol=1e-5)
+    assert tiny_loaded.model.config._attn_implementation == "eager"

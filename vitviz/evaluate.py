@@ -1,125 +1,226 @@
-"""How faithful is each explanation map? Perturbation AUCs and a pointing score on Fashion-MNIST.
+"""How faithful is each explanation map? Perturbation AUCs and a pointing score, at research scale.
 
-    python -m vitviz.evaluate --n 1000 --out results/
+    python -m vitviz.evaluate --limit 1000 --out results/                        # bundled model, Fashion-MNIST
+    torchrun --standalone --nproc_per_node 2 -m vitviz.evaluate --limit 1000 --out results/
+    python -m vitviz.evaluate --model google/vit-base-patch16-224 --fill mean \\
+        --imagenet-val VAL_DIR --labels VAL_LABELS.txt --out runs/vitb     # ImageNet validation layout
+    python -m vitviz.evaluate --folder DIR --model MODEL --out runs/x       # DIR/<class>/* images
 
-For each test image: every map of views.standard_maps (for the predicted class) is
-used to remove 0%..90% of the pixels, most relevant first (positive perturbation:
-accuracy should fall fast, lower AUC is better) and least relevant first (negative:
-accuracy should hold, higher AUC is better), as in Chefer et al. CVPR 2021. The
-pointing score is the share of the map's mass on the garment (Fashion-MNIST's
-background is exactly black, so the garment mask is free).
+For each image, every map (vitviz.views.STANDARD_MAPS, for the predicted class) removes 0 %..90 %
+of the pixels, most relevant first (positive perturbation: accuracy should fall fast, lower AUC
+is better) and least relevant first (negative: accuracy should hold, higher AUC is better), as
+in Chefer et al. CVPR 2021. Pointing, where the data marks the object (Fashion-MNIST: its
+non-black pixels), is the share of the map's mass on it.
+
+Under torchrun each process takes every k-th remaining image (gloo on CPU, NCCL with one GPU per
+process); results are appended per image under --out, so a killed run started again with the
+same command skips what is done; the metrics are computed once, from every image's result, and
+do not depend on the number of processes.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import time
+from datetime import timedelta
 from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from PIL import Image
 
 from . import render as R
-from .analysis import analyze_batch
-from .explain import FRACTIONS, auc, class_maps, fill_value, perturbed_inputs, predict_probs
+from . import views
+from .faithfulness import Settings, evaluate_sample, metrics, perturbation_model
+from .journal import Journal, SettingsChanged
+
+# ---------------------------------------------------------------- processes
+
+class Group:
+    """This process's place among the evaluation's processes (one process without torchrun)."""
+
+    def __init__(self):
+        self.rank, self.world, self.local_world = 0, 1, 1
+        self.dist = None
+        if "RANK" in os.environ and "WORLD_SIZE" in os.environ:       # started by torchrun (env://)
+            import torch.distributed as dist
+
+            self.rank, self.world = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
+            self.local_world = int(os.environ.get("LOCAL_WORLD_SIZE", self.world))
+            backend = "nccl" if torch.cuda.is_available() else "gloo"
+            dist.init_process_group(backend, timeout=timedelta(hours=12))   # the slowest shard sets the pace
+            self.dist = dist
+
+    @property
+    def device(self) -> str:
+        if torch.cuda.is_available():
+            return f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}" if self.dist else "cuda"
+        return "cpu"
+
+    def barrier(self) -> None:
+        if self.dist:
+            self.dist.barrier()
+
+    def share(self, value):
+        """Rank 0's value, on every process."""
+        if not self.dist:
+            return value
+        box = [value]
+        self.dist.broadcast_object_list(box, src=0)
+        return box[0]
+
+    def close(self) -> None:
+        if self.dist:
+            self.dist.destroy_process_group()
 
 
-def pointing_score(m: np.ndarray, mask: np.ndarray) -> float:
-    """Share of a non-negative map's mass on the mask's pixels; m (gh, gw), mask (H, W) bool."""
-    up = R.upsample(np.clip(m, 0, None), mask.shape)
-    up = np.clip(up, 0, None)
-    total = up.sum()
-    return float((up * mask).sum() / total) if total > 0 else float("nan")
+def cpu_threads(local_world: int, requested: int = 0) -> int:
+    """Threads per process: the machine's cores shared among the processes on it (two processes on
+    two cores must not run four threads)."""
+    return requested or max(1, (os.cpu_count() or 1) // local_world)
 
 
-def evaluate(loaded, images: np.ndarray, labels: np.ndarray, batch: int = 64, progress: bool = True,
-             fill="black") -> dict:
-    """images uint8 (N, H, W) grey; fill: "black" (the background) or "mean" (0 in normalised space,
-    as in Chefer et al.). Returns {method: {"pos_auc", "neg_auc", "pointing", "pos_curve", "neg_curve"}}."""
-    from . import views
+# ---------------------------------------------------------------- data and the run
 
+def samples_for(a, loaded):
+    from . import data
+
+    if a.imagenet_val:
+        if not a.labels:
+            raise SystemExit("--imagenet-val needs --labels (one class index per image, the model's order)")
+        return data.imagenet_val_samples(a.imagenet_val, a.labels)
+    if a.folder:
+        return data.class_folder_samples(a.folder, {v: k for k, v in loaded.id2label.items()})
+    return data.FashionMNISTSamples(a.data_dir, "t10k")
+
+
+def run(a, group: Group) -> dict | None:
+    """Evaluate this process's share of the images not done yet; rank 0 returns the summary."""
+    from . import models
+
+    loaded = models.load(a.model, group.device, a.dtype)
+    fast = perturbation_model(loaded)
+    samples = samples_for(a, loaded)
+    limit = min(a.limit or len(samples), len(samples))
+    settings = Settings(model=a.model, data=samples.name, methods=tuple(a.methods), steps=a.steps, fill=a.fill,
+                        dtype=loaded.dtype)
+    journal = Journal(a.out, group.rank, group.world)
+    problem = None
+    if group.rank == 0:
+        try:
+            journal.check_settings(settings.as_dict())
+        except SettingsChanged as exc:
+            problem = str(exc)
+    problem = group.share(problem)
+    if problem:
+        raise SystemExit(problem)
+    found = journal.records()
+    group.barrier()                            # every process has read what was done before anyone writes
+    todo = [i for i in range(limit) if i not in found][group.rank::group.world]
+    t0 = time.perf_counter()
+    journal.open()
     try:
-        from tqdm.auto import tqdm
-    except ImportError:
-        def tqdm(it, **_):
-            return it
-    removed = fill_value(loaded, fill)
-    sums: dict[str, dict] = {}
-    n_done = 0
-    for start in tqdm(range(0, len(images), batch), disable=not progress, desc="evaluating"):
-        chunk = images[start:start + batch]
-        ans = analyze_batch(loaded, [Image.fromarray(x).convert("RGB") for x in chunk])
-        for an, raw, label in zip(ans, chunk, labels[start:start + batch]):
-            target = an.top(1)[0][0]
-            maps = views.standard_maps(an, class_maps(loaded, an, target) if loaded.has_classifier else None)
-            maps = {views.map_name(k): m for k, m in maps.items()}
-            names = list(maps)
-            inputs = torch.cat([perturbed_inputs(an.pixel_values, maps[n], fill=removed) for n in names])
-            pred = predict_probs(loaded, inputs).argmax(-1).numpy().reshape(len(names), 2, len(FRACTIONS))
-            correct = (pred == label).astype(np.float64)
-            mask = F.interpolate(torch.from_numpy(raw > 0).float()[None, None], size=an.seen.shape[:2]).bool()[0, 0].numpy()
-            for i, n in enumerate(names):
-                s = sums.setdefault(n, {"pos": np.zeros(len(FRACTIONS)), "neg": np.zeros(len(FRACTIONS)),
-                                        "pointing": 0.0})
-                s["pos"] += correct[i, 0]
-                s["neg"] += correct[i, 1]
-                s["pointing"] += pointing_score(maps[n], mask)
-            n_done += 1
-    out = {}
-    for n, s in sums.items():
-        pos, neg = s["pos"] / n_done, s["neg"] / n_done
-        out[n] = {"pos_auc": 100 * auc(pos), "neg_auc": 100 * auc(neg), "pointing": 100 * s["pointing"] / n_done,
-                  "pos_curve": pos.tolist(), "neg_curve": neg.tolist()}
-    return out
+        for i in progress(todo, group, sum(1 for i in range(limit) if i not in found)):
+            image, label, mask = samples.sample(i)
+            journal.append(evaluate_sample(loaded, fast, image, label, mask, i, settings, a.batch_size))
+    finally:
+        journal.close()
+    group.barrier()
+    if group.rank != 0:
+        return None
+    seconds = time.perf_counter() - t0
+    records = [r for i, r in journal.records().items() if i < limit]
+    computed = limit - sum(1 for i in found if i < limit)
+    return {"n": len(records), "model": a.model, "data": samples.name, "fill": a.fill,
+            "results": metrics(records, settings), "settings": settings.as_dict(),
+            "timing": {"processes": group.world, "threads_per_process": torch.get_num_threads(),
+                       "device": group.device, "found": limit - computed, "computed": computed,
+                       "seconds": seconds, "images_per_second": computed / seconds if seconds else None}}
 
 
-def table(results: dict, n: int, model: str, fill: str) -> str:
-    rows = [f"Fashion-MNIST test images: {n}, model: {model}, removed pixels set to {fill}. Top-1 accuracy (%) "
-            "under perturbation, AUC over 0–90% of pixels removed (normalised by the x-range); "
-            "pointing = % of the map's mass on the garment.", "",
+def progress(todo: list[int], group: Group, total: int):
+    """This process's images; rank 0 shows a bar over everybody's work (its own, times the processes)."""
+    if group.rank != 0:
+        yield from todo
+        return
+    from tqdm.auto import tqdm
+
+    with tqdm(total=total, desc="evaluating", unit="img", mininterval=2.0, smoothing=0.1) as bar:
+        for i in todo:
+            yield i
+            bar.update(min(group.world, total - bar.n))
+
+
+# ---------------------------------------------------------------- output
+
+def table(summary: dict) -> str:
+    timing = summary["timing"]
+    rows = [f"{summary['data']}: {summary['n']} images, model: {summary['model']}, removed pixels set to "
+            f"{summary['fill']}. Top-1 accuracy (%) under perturbation, AUC over 0–90% of pixels removed "
+            "(normalised by the x-range); pointing = % of the map's mass on the object.", "",
             "| map | positive AUC ↓ | negative AUC ↑ | pointing ↑ |", "|---|---:|---:|---:|"]
-    for name, r in results.items():
-        rows.append(f"| {name} | {r['pos_auc']:.1f} | {r['neg_auc']:.1f} | {r['pointing']:.1f} |")
+    for name, r in summary["results"].items():
+        point = f"{r['pointing']:.1f}" if r["pointing"] is not None else "–"
+        rows.append(f"| {name} | {r['pos_auc']:.1f} | {r['neg_auc']:.1f} | {point} |")
+    rows += ["", f"{timing['computed']} images computed in {timing['seconds']:.0f} s by {timing['processes']} "
+                 f"process(es) ({timing['found']} found done)."]
     return "\n".join(rows) + "\n"
 
 
-def plot(results: dict) -> np.ndarray:
-    return R.curves_figure(FRACTIONS, {n: (np.array(r["pos_curve"]), np.array(r["neg_curve"]))
-                                       for n, r in results.items()},
+def plot(summary: dict) -> np.ndarray:
+    fractions = np.round(np.linspace(0, 0.9, summary["settings"]["steps"]), 4)
+    return R.curves_figure(fractions, {n: (np.array(r["pos_curve"]), np.array(r["neg_curve"]))
+                                       for n, r in summary["results"].items()},
                            "share of pixels removed", "top-1 accuracy")
 
 
-def main(argv: list[str] | None = None) -> None:
+def write(summary: dict, out: Path) -> None:
+    (out / "results.json").write_text(json.dumps(summary, indent=1))
+    (out / "results.md").write_text(table(summary))
+    Image.fromarray(plot(summary)).save(out / "curves.png")
+
+
+def parser() -> argparse.ArgumentParser:
     from . import data, models
+    from .explain import FILLS
 
     p = argparse.ArgumentParser(prog="python -m vitviz.evaluate", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--model", default=models.BUNDLED, help="model to evaluate (default: the bundled one)")
-    p.add_argument("--data-dir", default=str(data.FASHION_MNIST_DIR))
-    p.add_argument("--n", type=int, default=1000, help="number of test images (the first N)")
-    p.add_argument("--out", default="results", help="folder for results.md, results.json and curves.png")
+    p.add_argument("--model", default=models.BUNDLED, help="Hub id, folder or 'bundled' (default)")
+    p.add_argument("--data-dir", default=str(data.FASHION_MNIST_DIR), help="Fashion-MNIST IDX files (default data)")
+    p.add_argument("--folder", help="a folder of class subfolders instead")
+    p.add_argument("--imagenet-val", help="a folder of images in the ImageNet validation layout instead")
+    p.add_argument("--labels", help="with --imagenet-val: one class index per image (sorted file names), "
+                                    "or 'file-name index' per line")
+    p.add_argument("--limit", type=int, default=1000, help="the first N images (0: all)")
+    p.add_argument("--n", dest="limit", type=int, help=argparse.SUPPRESS)   # the old name, for one process
+    p.add_argument("--methods", nargs="+", choices=views.STANDARD_MAPS, default=list(views.STANDARD_MAPS))
+    p.add_argument("--steps", type=int, default=10, help="removal fractions from 0 to 90%% (default 10)")
+    p.add_argument("--fill", choices=FILLS, default="black",
+                   help="what removed pixels become: black (Fashion-MNIST's background) or the mean (Chefer et al.)")
+    p.add_argument("--batch-size", type=int, default=64, help="perturbed copies per forward pass")
     p.add_argument("--dtype", default="float32")
-    p.add_argument("--fill", choices=["black", "mean"], default="black",
-                   help="what removed pixels become: black (the background) or the mean (Chefer et al.)")
-    a = p.parse_args(argv)
+    p.add_argument("--threads", type=int, default=0, help="CPU threads per process (default: cores / processes)")
+    p.add_argument("--out", default="results", help="folder for results.md, results.json, curves.png, part files")
+    return p
 
-    loaded = models.load(a.model, "cpu", a.dtype)
-    x, y = data.load_idx_split(a.data_dir, "t10k")
-    x, y = x[:a.n, 0], y[:a.n]
-    t0 = time.perf_counter()
-    results = evaluate(loaded, x, y, fill=a.fill)
-    out = Path(a.out)
-    out.mkdir(parents=True, exist_ok=True)
-    md = table(results, len(x), a.model, a.fill)
-    (out / "results.md").write_text(md)
-    (out / "results.json").write_text(json.dumps({"n": len(x), "model": a.model, "fill": a.fill, "results": results,
-                                                  "seconds": time.perf_counter() - t0}, indent=1))
-    Image.fromarray(plot(results)).save(out / "curves.png")
-    print(md)
-    print(f"{len(x)} images in {time.perf_counter() - t0:.0f} s; written to {out}/")
+
+def main(argv: list[str] | None = None) -> None:
+    a = parser().parse_args(argv)
+    group = Group()
+    torch.set_num_threads(cpu_threads(group.local_world, a.threads))
+    try:
+        summary = run(a, group)
+        if summary is not None:
+            write(summary, Path(a.out))
+            print(table(summary))
+            t = summary["timing"]
+            rate = f"{t['images_per_second']:.2f} images/s" if t["images_per_second"] else "nothing to compute"
+            print(f"{t['computed']} images in {t['seconds']:.0f} s ({rate}); written to {a.out}/")
+    finally:
+        group.close()
 
 
 if __name__ == "__main__":

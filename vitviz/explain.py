@@ -63,20 +63,19 @@ def perturbed_inputs(pixel_values: torch.Tensor, relevance, fractions=FRACTIONS,
     """Chefer et al. CVPR 2021 protocol on one input (3, H, W): for each fraction, remove that share
     of pixels (set them to `fill`: 0 is the data mean in normalised space, as in the paper; a
     (3,) tensor gives a colour per channel), most relevant first (positive) and least relevant
-    first (negative). Returns (2·F, 3, H, W): positive steps, then negative steps."""
-    h, w = pixel_values.shape[-2:]
+    first (negative). Returns (2·F, 3, H, W): positive steps, then negative steps. Ties in the
+    relevance keep a fixed order."""
+    c, h, w = pixel_values.shape
     rel = torch.as_tensor(np.asarray(relevance, dtype=np.float32))[None, None]
     rel = F.interpolate(rel, size=(h, w), mode="bilinear", align_corners=False).flatten()
-    order = torch.argsort(rel, descending=True, stable=True)   # stable: ties keep a fixed order
-    out = []
-    for most_first in (True, False):
-        ranked = order if most_first else order.flip(0)
-        for f in fractions:
-            x = pixel_values.clone().reshape(3, -1)
-            idx = ranked[:int(round(f * h * w))]
-            x[:, idx] = torch.as_tensor(fill, dtype=x.dtype).reshape(-1, 1).expand(3, len(idx))
-            out.append(x.reshape(3, h, w))
-    return torch.stack(out)
+    rank = torch.empty(h * w, dtype=torch.long)
+    rank[torch.argsort(rel, descending=True, stable=True)] = torch.arange(h * w)   # 0 = most relevant
+    counts = torch.as_tensor(np.round(np.asarray(fractions, dtype=np.float64) * h * w).astype(np.int64))
+    most_first = rank[None] < counts[:, None]                                     # (F, H·W)
+    least_first = (h * w - 1 - rank)[None] < counts[:, None]
+    removed = torch.cat([most_first, least_first]).reshape(-1, 1, h, w)
+    fill = torch.as_tensor(fill, dtype=pixel_values.dtype).reshape(-1, 1, 1).expand(c, h, w)
+    return torch.where(removed, fill, pixel_values)
 
 
 def auc(values, fractions=FRACTIONS) -> float:

@@ -152,9 +152,11 @@ def map_name(map_id: str, lang: str = "en") -> str:
     return t(f"map_{map_id}", lang)
 
 
-def standard_maps(an: Analysis, class_maps: dict[str, torch.Tensor] | None = None) -> dict[str, np.ndarray]:
+def standard_maps(an: Analysis, class_maps: dict[str, torch.Tensor] | None = None,
+                  random_seed: int = 0) -> dict[str, np.ndarray]:
     """Every map the faithfulness measures compare, by id (STANDARD_MAPS) -> (gh, gw). class_maps:
-    explain.class_maps for the predicted class (left out where the model has no classifier)."""
+    explain.class_maps for the predicted class (left out where the model has no classifier);
+    random_seed: the random baseline's seed (the evaluation uses each sample's index)."""
     from .explain import random_map
 
     att = an.att()
@@ -165,7 +167,7 @@ def standard_maps(an: Analysis, class_maps: dict[str, torch.Tensor] | None = Non
     for method, m in (class_maps or {}).items():
         maps[method] = A.normalize(m).numpy()
     maps["dino"] = A.dino_threshold(last, DINO_MASS).float().mean(0).numpy()
-    maps["random"] = random_map(an.grid)
+    maps["random"] = random_map(an.grid, random_seed)
     return maps
 
 
