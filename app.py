@@ -23,6 +23,7 @@ import gradio as gr  # noqa: E402
 
 from ui import (  # noqa: E402
     analyse,
+    bias,
     classmap,
     click,
     dino,
@@ -47,7 +48,7 @@ SESSION_TTL_S = 3600      # an idle tab's session is dropped after an hour
 SECTIONS = {
     "see": (patches, inside, mae),
     "explain": (rollout, click, raw, classmap, dino, faithfulness),
-    "learn": (posemb, distance, filters, norms),
+    "learn": (posemb, distance, filters, norms, bias),
 }
 FIRST = {section: modules[0].ID for section, modules in SECTIONS.items()}
 

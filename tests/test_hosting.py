@@ -268,3 +268,17 @@ def test_model_work_asked_for_from_the_model_thread_runs_there():
     runner = ModelRunner(zerogpu=False)
     names = runner.on_thread(lambda: runner.on_thread(lambda: threading.current_thread().name))
     assert names.startswith("vitviz-model")
+
+
+def test_the_real_spaces_decorator_is_harmless_off_zerogpu(tiny_vit_dir, photo, monkeypatch):
+    """With Hugging Face's own `spaces` package: off ZeroGPU its decorator changes nothing, so the
+    ZeroGPU code path runs here as it will there, minus the GPU."""
+    pytest.importorskip("spaces")
+    from ui.context import AppContext
+    from ui.runner import ModelRunner
+
+    monkeypatch.delenv("SPACES_ZERO_GPU", raising=False)
+    ctx = AppContext.create(tiny_vit_dir, "cpu", "float32", public=False)
+    ctx.runner = ModelRunner(zerogpu=True, cpu_dtype="float32")
+    analyses, on_cpu = ctx.analyse(ctx.start, [photo], (32, 32))
+    assert not on_cpu and analyses[0].probs is not None

@@ -8,6 +8,7 @@ from PIL import Image
 
 from ui import (
     analyse,
+    bias,
     classmap,
     click,
     dino,
@@ -65,7 +66,7 @@ def test_every_view_renders_by_name(ctx, session):
     cases = {
         patches: ({}, {"patch_grid", "tokens", "shapes", "dist_help"}),
         rollout: (dict(fusion="max", discard=0.2, alpha=0.4, start_layer=1, query=0),
-                  {"on_input", "on_photo", "start_layer", "query"}),
+                  {"on_input", "on_photo", "fusion", "start_layer", "query"}),
         raw: (dict(layer=1, head="2", one_scale=True, alpha=0.5, query=0),
               {"overview", "on_input", "on_photo", "means", "layer", "head", "query"}),
         click: (dict(patch=5, layer=1, head="mean", alpha=0.5),
@@ -76,6 +77,7 @@ def test_every_view_renders_by_name(ctx, session):
         posemb: ({}, {"picture"}), distance: ({}, {"plot"}), filters: ({}, {"picture"}),
         norms: ({}, {"picture", "table"}), mae: ({}, {"note", "masked", "reconstruction", "pasted"}),
         faithfulness: (dict(fill="black"), {"plot", "table", "fill"}),
+        bias: ({}, {"findings", "plot", "table", "distillation"}),
     }
     for module, (controls, outputs) in cases.items():
         out = module.render(ctx, session, "en", **controls)
@@ -88,9 +90,10 @@ def test_every_view_renders_by_name(ctx, session):
 def test_controls_follow_the_model(ctx, session):
     out = raw.render(ctx, session, "en", layer=9, head="7", one_scale=False, alpha=0.5, query=0)
     assert out["layer"]["maximum"] == 1                      # two layers
-    assert out["head"]["choices"] == [("mean", "mean")] + [(str(h), str(h)) for h in range(4)] or \
-        out["head"]["choices"] == ["mean", "0", "1", "2", "3"]
+    assert [v for _, v in out["head"]["choices"]] == ["mean", "0", "1", "2", "3"]
     assert out["head"]["value"] == "mean"                    # head 7 does not exist here
+    korean = raw.render(ctx, session, "ko", layer=0, head="1", one_scale=False, alpha=0.5, query=0)
+    assert korean["head"]["choices"][0] == ("모든 헤드의 평균", "mean") and korean["head"]["value"] == "1"
     assert out["query"]["visible"] is False                  # one prefix token: no [CLS]/[DIST] choice
 
 
@@ -142,6 +145,16 @@ def test_an_expired_session_updates_nothing_and_says_so(ctx):
     handle = View("rollout", "explain", None, rollout.render).handler(ctx)
     assert handle(gone, "en") == {} and handle(None, "en") == {}
     assert posemb.render(ctx, None, "en")["picture"]           # model-only: shown before any upload
+
+
+def test_controls_are_sized_from_the_start_model(tiny_vit_dir):
+    import app
+
+    demo = app.create_demo(tiny_vit_dir, "cpu", "float32")
+    config = demo.get_config_file()
+    sliders = [c["props"] for c in config["components"] if c.get("type") == "slider"
+               and getattr(c["props"].get("label"), "key", "") in ("vv_layer", "vv_start_layer")]
+    assert sliders and all(p["maximum"] == 1 for p in sliders)          # the tiny model has two layers
 
 
 def test_the_page_has_three_sections_and_every_view(tiny_vit_dir):

@@ -11,7 +11,7 @@ from vitviz.models import LoadedModel
 
 from .context import AppContext, Session
 from .text import L
-from .view import Shared, View, head_choices, head_dropdown, layer_slider, out_image, parse_head
+from .view import Shared, View, head_choices, head_dropdown, head_value, layer_slider, out_image, parse_head
 
 ID, SECTION = "click", "explain"
 MAPS = ("attention", "head_mean", "rollout", "posemb")
@@ -20,10 +20,10 @@ MAPS = ("attention", "head_mean", "rollout", "posemb")
 def draw(ctx: AppContext, loaded: LoadedModel, an: Analysis, lang: str, patch=None, layer: int = 0,
          head: str = "mean", alpha: float = 0.5) -> dict:
     """The click canvas (the clicked patch marked) and, once a patch is chosen, its four maps."""
-    head = head if head in head_choices(an.num_heads) else "mean"
+    head = head_value(head, an.num_heads)
     out = {"canvas": views.click_canvas(an, None if patch is None else int(patch) % (an.grid[0] * an.grid[1])),
-           "layer": gr.update(maximum=an.num_layers - 1), "head": gr.update(choices=head_choices(an.num_heads),
-                                                                           value=head)}
+           "layer": gr.update(maximum=an.num_layers - 1),
+           "head": gr.update(choices=head_choices(an.num_heads, lang), value=head)}
     if patch is None:
         return out | {name: None for name in MAPS}
     patch = int(patch) % (an.grid[0] * an.grid[1])
@@ -46,7 +46,7 @@ def build(ctx: AppContext, shared: Shared) -> View:
     with gr.Tab(L("tab_click"), id=ID) as tab:
         gr.Markdown(L("click_help"))
         with gr.Row():
-            layer, head = layer_slider(), head_dropdown()
+            layer, head = layer_slider(ctx.start), head_dropdown(ctx.start)
             patch = gr.Number(None, label=L("patch"), precision=0, interactive=False, elem_id="query-patch")
         with gr.Row():
             canvas = gr.Image(label=L("click_image"), format="png", interactive=False, elem_id="click-canvas")

@@ -15,6 +15,7 @@ from .view import (
     View,
     head_choices,
     head_dropdown,
+    head_value,
     layer_slider,
     out_image,
     parse_head,
@@ -28,11 +29,11 @@ ID, SECTION = "raw", "explain"
 def draw(loaded: LoadedModel, an: Analysis, lang: str, layer: int = 0, head: str = "mean",
          one_scale: bool = False, alpha: float = 0.5, query: int = 0) -> dict:
     query = int(query or 0) if int(query or 0) < an.prefix else 0
-    head = head if head in head_choices(an.num_heads) else "mean"
+    head = head_value(head, an.num_heads)
     grid, on_input, on_photo, means = views.raw_attention(an, layer, parse_head(head), one_scale, alpha, lang, query)
     return {"overview": grid, "on_input": on_input, "on_photo": on_photo, "means": means,
             "layer": gr.update(maximum=an.num_layers - 1),
-            "head": gr.update(choices=head_choices(an.num_heads), value=head),
+            "head": gr.update(choices=head_choices(an.num_heads, lang), value=head),
             "query": query_update(prefix_names(loaded.family, an.prefix), query)}
 
 
@@ -50,7 +51,7 @@ def pick_tile(ctx: AppContext, session: Session | None, evt: gr.SelectData) -> t
 def build(ctx: AppContext, shared: Shared) -> View:
     with gr.Tab(L("tab_raw"), id=ID) as tab:
         with gr.Row():
-            layer, head = layer_slider(), head_dropdown()
+            layer, head = layer_slider(ctx.start), head_dropdown(ctx.start)
             one_scale = gr.Checkbox(False, label=L("shared_scale"))
             query = query_radio()
         with gr.Row():

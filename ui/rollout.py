@@ -7,6 +7,7 @@ import gradio as gr
 from vitviz import views
 from vitviz.analysis import Analysis, prefix_names
 from vitviz.attention import FUSIONS
+from vitviz.i18n import t
 from vitviz.models import LoadedModel
 
 from .context import AppContext, Session
@@ -21,9 +22,13 @@ def draw(loaded: LoadedModel, an: Analysis, lang: str, fusion: str = "mean", dis
          alpha: float = 0.5, start_layer: int = 0, query: int = 0) -> dict:
     query = int(query or 0) if int(query or 0) < an.prefix else 0
     on_input, on_photo = views.rollout(an, fusion, discard, alpha, start_layer or 0, lang, query)
-    return {"on_input": on_input, "on_photo": on_photo,
+    return {"on_input": on_input, "on_photo": on_photo, "fusion": gr.update(choices=fusion_choices(lang)),
             "start_layer": gr.update(maximum=an.num_layers - 1),
             "query": query_update(prefix_names(loaded.family, an.prefix), query)}
+
+
+def fusion_choices(lang: str) -> list[tuple[str, str]]:
+    return [(t(f"fusion_{f}", lang), f) for f in FUSIONS]
 
 
 def render(ctx: AppContext, session: Session | None, lang: str, **controls) -> dict:
@@ -33,9 +38,9 @@ def render(ctx: AppContext, session: Session | None, lang: str, **controls) -> d
 def build(ctx: AppContext, shared: Shared) -> View:
     with gr.Tab(L("tab_rollout"), id=ID) as tab:
         with gr.Row():
-            fusion = gr.Radio(list(FUSIONS), value="mean", label=L("fusion"))
+            fusion = gr.Radio(fusion_choices("en"), value="mean", label=L("fusion"))
             discard = gr.Slider(0.0, 0.95, value=0.0, step=0.05, label=L("discard"))
-            start_layer = layer_slider("start_layer")
+            start_layer = layer_slider(ctx.start, "start_layer")
             query = query_radio()
         with gr.Row():
             on_input = out_image("rollout_seen", "rollout-seen")
@@ -43,4 +48,5 @@ def build(ctx: AppContext, shared: Shared) -> View:
     return View(ID, SECTION, tab, render,
                 controls={"fusion": fusion, "discard": discard, "alpha": shared.alpha, "start_layer": start_layer,
                           "query": query},
-                outputs={"on_input": on_input, "on_photo": on_photo, "start_layer": start_layer, "query": query})
+                outputs={"on_input": on_input, "on_photo": on_photo, "fusion": fusion, "start_layer": start_layer,
+                         "query": query})

@@ -33,11 +33,12 @@ def _on_device(kind: str, fn, name: str, device: str, dtype: str, *args):
     """Run ``fn(loaded, *args)`` with the model ``name``, loaded (or found in this process's
     cache) on ``device``. Module level, so ZeroGPU's worker can run it; ``kind`` sets the
     GPU time asked for."""
-    import torch
+    if device.startswith("cuda"):
+        import torch
 
-    # ZeroGPU's worker is a fork of the server: OpenMP's thread pool does not survive a fork (a
-    # parallel CPU op there can hang), and the GPU does the work anyway.
-    torch.set_num_threads(1)
+        # ZeroGPU's worker is a fork of the server: OpenMP's thread pool does not survive a fork (a
+        # parallel CPU op there can hang), and the GPU does the work anyway.
+        torch.set_num_threads(1)
     return fn(models.load(name, device, dtype), *args)
 
 

@@ -84,16 +84,29 @@ def out_image(key: str, elem_id: str, **kw) -> gr.Image:
                     buttons=["download", "fullscreen"], **kw)
 
 
-def layer_slider(key: str = "layer", layers: int = 12) -> gr.Slider:
-    return gr.Slider(0, layers - 1, value=0, step=1, label=L(key))
+def model_depth(loaded) -> tuple[int, int]:
+    """(layers, heads) of a model, for controls sized before any analysis."""
+    cfg = loaded.model.config
+    cfg = getattr(cfg, "encoder_config", None) or cfg
+    return int(getattr(cfg, "num_hidden_layers", 12)), int(getattr(cfg, "num_attention_heads", 12))
 
 
-def head_dropdown(heads: int = 12) -> gr.Dropdown:
-    return gr.Dropdown(head_choices(heads), value="mean", label=L("head"))
+def layer_slider(loaded, key: str = "layer") -> gr.Slider:
+    return gr.Slider(0, model_depth(loaded)[0] - 1, value=0, step=1, label=L(key))
 
 
-def head_choices(heads: int) -> list[str]:
-    return ["mean"] + [str(h) for h in range(heads)]
+def head_dropdown(loaded) -> gr.Dropdown:
+    return gr.Dropdown(head_choices(model_depth(loaded)[1]), value="mean", label=L("head"))
+
+
+def head_choices(heads: int, lang: str = "en") -> list[tuple[str, str]]:
+    """The head list: the mean over heads, then each head by its index."""
+    return [(t("head_mean", lang), "mean")] + [(str(h), str(h)) for h in range(heads)]
+
+
+def head_value(value, heads: int) -> str:
+    """A head dropdown's value that exists for this model (else the mean)."""
+    return value if value in [v for _, v in head_choices(heads)] else "mean"
 
 
 def parse_head(value) -> Head:

@@ -24,7 +24,8 @@ STRINGS: dict[str, dict[str, str]] = {
         "posemb_help": "Tile (row, column) shows how similar that patch's position embedding is to every other patch's "
                        "(yellow = similar, scale −1…1). A grid pattern means the model learned 2-D layout from data: "
                        "nothing in a ViT tells it which patches are neighbours.",
-        "layer": "Layer", "head": "Head", "shared_scale": "One colour scale for all maps", "raw_grid": "[CLS] attention: layers × heads",
+        "layer": "Layer", "head": "Head", "head_mean": "mean of all heads",
+        "fusion_mean": "mean", "fusion_max": "max", "fusion_min": "min", "shared_scale": "One colour scale for all maps", "raw_grid": "[CLS] attention: layers × heads",
         "raw_selected": "Selected layer and head", "raw_mean": "Head mean per layer",
         "target_class": "Class to explain", "method": "Method", "class_map": "Class-specific map",
         "dino_mass": "Keep the tokens holding this share of the attention mass", "dino_maps": "Last-layer heads, [CLS] attention", "distance_plot": "Mean attention distance per head",
@@ -113,6 +114,12 @@ STRINGS: dict[str, dict[str, str]] = {
                      "[CLS] learns the true labels; the prediction averages both heads. Choose which token's "
                      "attention the maps show.",
         "inside_6_distilled": "6. heads on the final [CLS] and [DIST], averaged: {top}",
+        "bias_help": "A CNN is built to see locally: small kernels, the same weights everywhere, neighbours next to each other. A ViT is told none of this — its position embeddings start random and every patch can attend to every other from the first layer — so it has to learn the layout of images from data. The source tutorial says this makes ViTs need more data than CNNs, with hybrids (a CNN stem whose feature map is read as 1×1 patches) in between. vitviz measured it: the three models below were trained on growing subsets of Fashion-MNIST, each seeing the same number of images (`python -m vitviz.study`), and tested on all 10,000 test images.",
+        "bias_plot": "Test accuracy vs number of training images",
+        "bias_missing": "The study has not been run in this copy of vitviz: `python -m vitviz.study` writes it.",
+        "bias_at": "With **{n}** training images: {parts}.",
+        "bias_gap": "The CNN leads the ViT by **{small}** points with {n0} images and by **{large}** points with {n1}.",
+        "bias_distilled": "**DeiT closes part of the gap by borrowing the CNN's bias.** The offline model here is a ViT distilled from a CNN that vitviz trained first (Touvron et al. 2021): the CNN teacher reaches {teacher} % on the test set; the student's [CLS] head alone {cls} %, its [DIST] head (trained on the teacher's answers) {dist} %, both averaged {both} %. The [DIST] token is visible in *See · Patches & tokens*, and every attention view can show either token.",
     },
     "ko": {
         "title": "# vitviz — 비전 트랜스포머는 사진을 어떻게 볼까?",
@@ -131,7 +138,8 @@ STRINGS: dict[str, dict[str, str]] = {
         "posemb_help": "(행, 열) 타일은 그 패치의 위치 임베딩이 다른 모든 패치와 얼마나 비슷한지 보여 줍니다 "
                        "(노랑 = 비슷함, 범위 −1…1). 격자 무늬는 모델이 데이터로부터 2차원 배치를 배웠다는 뜻입니다. "
                        "ViT에는 어떤 패치가 이웃인지 알려 주는 장치가 없습니다.",
-        "layer": "레이어", "head": "헤드", "shared_scale": "모든 맵에 같은 색 범위 사용", "raw_grid": "[CLS] 어텐션: 레이어 × 헤드",
+        "layer": "레이어", "head": "헤드", "head_mean": "모든 헤드의 평균",
+        "fusion_mean": "평균", "fusion_max": "최대", "fusion_min": "최소", "shared_scale": "모든 맵에 같은 색 범위 사용", "raw_grid": "[CLS] 어텐션: 레이어 × 헤드",
         "raw_selected": "선택한 레이어와 헤드", "raw_mean": "레이어별 헤드 평균",
         "target_class": "설명할 클래스", "method": "방법", "class_map": "클래스별 맵",
         "dino_mass": "어텐션 질량의 이 비율을 차지하는 토큰만 남기기", "dino_maps": "마지막 레이어 헤드의 [CLS] 어텐션", "distance_plot": "헤드별 평균 어텐션 거리",
@@ -214,6 +222,12 @@ STRINGS: dict[str, dict[str, str]] = {
                      "학습할 때 이 토큰의 헤드는 교사 네트워크(여기서는 CNN)의 답을 따라 하고 [CLS]는 정답 레이블을 "
                      "배웁니다. 예측은 두 헤드의 평균입니다. 어느 토큰의 어텐션을 볼지 고르세요.",
         "inside_6_distilled": "6. 마지막 [CLS]와 [DIST]에 붙은 두 헤드의 평균: {top}",
+        "bias_help": "CNN은 처음부터 가까운 곳을 보도록 만들어져 있습니다. 작은 커널, 어디서나 같은 가중치, 이웃한 픽셀끼리의 연결이 그렇습니다. ViT에는 이런 장치가 없습니다. 위치 임베딩은 무작위로 시작하고, 첫 레이어부터 모든 패치가 다른 모든 패치를 볼 수 있으므로 이미지의 배치를 데이터에서 배워야 합니다. 원본 튜토리얼은 그래서 ViT가 CNN보다 데이터가 더 많이 필요하고, 하이브리드(CNN 줄기의 특징 맵을 1×1 패치로 읽는 모델)는 그 중간이라고 말합니다. vitviz가 직접 측정했습니다. 아래 세 모델을 Fashion-MNIST의 점점 큰 부분집합으로 학습하되 모두 같은 수의 이미지를 보게 했고(`python -m vitviz.study`), 테스트 이미지 10,000장 전체로 평가했습니다.",
+        "bias_plot": "학습 이미지 수에 따른 테스트 정확도",
+        "bias_missing": "이 vitviz에서는 아직 연구를 실행하지 않았습니다. `python -m vitviz.study`로 만들 수 있습니다.",
+        "bias_at": "학습 이미지 **{n}**장일 때: {parts}.",
+        "bias_gap": "CNN은 이미지 {n0}장에서 ViT보다 **{small}**%p, {n1}장에서 **{large}**%p 앞섭니다.",
+        "bias_distilled": "**DeiT는 CNN의 편향을 빌려 격차를 일부 줄입니다.** 여기 오프라인 모델은 vitviz가 먼저 학습한 CNN으로부터 증류한 ViT입니다(Touvron 외 2021). CNN 교사의 테스트 정확도는 {teacher}%, 학생의 [CLS] 헤드만 쓰면 {cls}%, 교사의 답으로 학습한 [DIST] 헤드는 {dist}%, 두 헤드의 평균은 {both}%입니다. [DIST] 토큰은 *보기 · 패치와 토큰*에 보이며, 모든 어텐션 보기에서 두 토큰 중 하나를 고를 수 있습니다.",
     },
 }
 

@@ -1,0 +1,76 @@
+"""Learn · Inductive bias: does a ViT need more data than a CNN? vitviz's own measurement
+(python -m vitviz.study), and what distillation from a CNN gave the bundled model."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import gradio as gr
+
+from vitviz import models
+from vitviz.i18n import t
+
+from .context import AppContext, Session
+from .text import L
+from .view import Shared, View, out_image
+
+ID, SECTION = "bias", "learn"
+STUDY = Path(__file__).resolve().parent.parent / "results" / "inductive-bias"
+NAMES = {"cnn": "CNN", "hybrid": "hybrid", "vit": "ViT"}
+
+
+def study_records() -> list[dict]:
+    path = STUDY / "study.json"
+    return json.loads(path.read_text())["records"] if path.exists() else []
+
+
+def findings(records: list[dict], lang: str) -> str:
+    """The study's numbers in sentences: smallest and largest training set, each model."""
+    if not records:
+        return t("bias_missing", lang)
+    acc = {(r["model"], r["train_images"]): 100 * r["test_accuracy"] for r in records}
+    sizes = sorted({r["train_images"] for r in records})
+    lines = []
+    for n in (sizes[0], sizes[-1]):
+        parts = ", ".join(f"{NAMES[k]} {acc[(k, n)]:.1f} %" for k in NAMES if (k, n) in acc)
+        lines.append(t("bias_at", lang, n=f"{n:,}", parts=parts))
+    gap_small = acc.get(("cnn", sizes[0]), 0) - acc.get(("vit", sizes[0]), 0)
+    gap_large = acc.get(("cnn", sizes[-1]), 0) - acc.get(("vit", sizes[-1]), 0)
+    lines.append(t("bias_gap", lang, small=f"{gap_small:.1f}", large=f"{gap_large:.1f}",
+                   n0=f"{sizes[0]:,}", n1=f"{sizes[-1]:,}"))
+    return "\n\n".join(lines)
+
+
+def distillation(lang: str) -> str:
+    """The bundled model's teacher and heads, from its training record."""
+    path = models.BUNDLED_DIR / "training.json"
+    if not path.exists():
+        return ""
+    rec = json.loads(path.read_text())
+    if "teacher" not in rec:
+        return ""
+    heads = rec.get("heads", {})
+    return t("bias_distilled", lang, teacher=f"{100 * rec['teacher']['test_accuracy']:.2f}",
+             cls=f"{100 * heads.get('cls', float('nan')):.2f}", dist=f"{100 * heads.get('dist', float('nan')):.2f}",
+             both=f"{100 * rec['test_accuracy']:.2f}")
+
+
+def render(ctx: AppContext, session: Session | None, lang: str) -> dict:
+    plot = STUDY / "study.png"
+    table = (STUDY / "study.md").read_text() if (STUDY / "study.md").exists() else ""
+    return {"findings": findings(study_records(), lang), "plot": str(plot) if plot.exists() else None,
+            "table": table, "distillation": distillation(lang)}
+
+
+def build(ctx: AppContext, shared: Shared) -> View:
+    with gr.Tab(L("tab_bias"), id=ID) as tab:
+        gr.Markdown(L("bias_help"))
+        with gr.Row():
+            plot = out_image("bias_plot", "bias-plot")
+            with gr.Column():
+                findings_md = gr.Markdown(elem_id="bias-findings")
+                table = gr.Markdown(elem_id="bias-table")
+        distilled = gr.Markdown(elem_id="bias-distillation")
+    return View(ID, SECTION, tab, render,
+                outputs={"findings": findings_md, "plot": plot, "table": table, "distillation": distilled})
