@@ -8,13 +8,20 @@ PY=${PYTHON:-python3}
 if ! "$PY" -c "import torch" 2>/dev/null; then
   "$PY" -m pip install -q "torch==2.13.0" || "$PY" -m pip install -q torch --index-url https://download.pytorch.org/whl/cpu
 fi
-"$PY" -m pip install -q -r requirements.txt
+# requirements.txt is also what a Space installs: its torch line (ZeroGPU's range) is left to the step above
+grep -v '^torch' requirements.txt | "$PY" -m pip install -q -r /dev/stdin
 if [ "${1:-}" = "--dev" ]; then
   "$PY" -m pip install -q -r requirements-dev.txt
+  apt_install() {   # Debian packages for the tests, where this machine lets us install them
+    [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 || return 1
+    [ -n "${APT_UPDATED:-}" ] || { apt-get update -qq && APT_UPDATED=1; }
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@"
+  }
   if ! command -v chromium >/dev/null 2>&1; then
-    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-      (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-cjk) \
-        || echo "chromium could not be installed: the browser test will be skipped"
-    fi
+    apt_install chromium fonts-noto-cjk || echo "chromium could not be installed: the browser test will be skipped"
+  fi
+  # Fashion-MNIST for the bundled-model, training and study tests
+  if [ ! -d /usr/share/datasets/fashion-mnist ]; then
+    apt_install dataset-fashion-mnist || echo "dataset-fashion-mnist could not be installed: its tests will be skipped"
   fi
 fi
