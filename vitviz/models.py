@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from .preprocess import PreprocessSpec
 
 ROOT = Path(__file__).resolve().parent.parent
-BUNDLED_DIR = ROOT / "assets" / "models" / "vit-tiny-fashion-mnist"
+BUNDLED_DIR = ROOT / "assets" / "models" / "deit-tiny-fashion-mnist"
 BUNDLED = "bundled"                      # the name the UI and CLI use for the bundled model
 DEFAULT_MODEL = "google/vit-base-patch16-224"
 
@@ -37,7 +37,7 @@ KNOWN_MODELS = {
     "microsoft/beit-base-patch16-224": "BEiT-B (relative position bias)",
     "facebook/dino-vitb16": "DINO ViT-B/16 (self-supervised)",
     "facebook/vit-mae-base": "MAE ViT-B (masked autoencoder)",
-    BUNDLED: "vitviz ViT-Tiny, Fashion-MNIST (offline)",
+    BUNDLED: "vitviz DeiT-Tiny, Fashion-MNIST (offline)",
 }
 
 HUB_TIMEOUT_S = 3.0
