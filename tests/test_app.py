@@ -73,3 +73,46 @@ def test_missing_model_is_a_message_not_a_crash(client, tiny_name, tmp_path, mon
     status = analyze(client, path, model="no-such-org/no-such-model")[0]
     assert "could not be loaded" in status
     assert analyze(client, path)[0].startswith("Analysed")
+
+
+def test_public_mode_refuses_unlisted_models_and_sizes_through_the_api(tiny_vit_dir, tmp_path, monkeypatch):
+    """As on a Space (SPACE_ID set): the API offers only the selector's models and sizes, and says so
+    in plain words, without exception text or paths; the server keeps serving."""
+    import psutil
+    from gradio_client import Client, handle_file
+
+    import app
+
+    monkeypatch.setenv("SPACE_ID", "someone/vitviz")
+    demo = app.create_demo(tiny_vit_dir, "cpu", "float32")
+    assert demo.vitviz.policy.public
+    demo.queue().launch(prevent_thread_lock=True, quiet=True, **app.launch_kwargs())
+    try:
+        client = Client(demo.local_url, verbose=False)
+        path = tmp_path / "p.png"
+        Image.new("RGB", (50, 40), (200, 30, 30)).save(path)
+
+        def ask(model, size, lang="en"):
+            return client.predict(handle_file(str(path)), model, size, lang, api_name="/analyze")[0]
+
+        assert ask(tiny_vit_dir, "32x32").startswith("Analysed")          # warm: the idle size to compare with
+        rss = psutil.Process().memory_info().rss
+        answers = []
+        for model in ("/etc", "../assets/models", "facebook/some-cached-model", "x" * 5000):
+            msg = ask(model, "32x32")
+            assert "offers only the models in the list" in msg and tiny_vit_dir in msg
+            answers.append(msg)
+        for size, lang, words in (("40x40", "en", "sizes offered here"), ("4000x4000", "en", "4000x4000"),
+                                  ("abc", "ko", "크기"), ("32x32; rm -rf /", "ko", "크기"), ("9" * 400, "en", "size"),
+                                  ("-32x32", "en", "size")):
+            msg = ask(tiny_vit_dir, size, lang)
+            assert words in msg, (size, msg)
+            answers.append(msg)
+        for msg in answers:                                  # the owner's model list aside, no path or exception
+            msg = msg.replace(tiny_vit_dir, "the model")
+            assert not any(w in msg for w in ("Error", "Traceback", "Exception", "errno", "/tmp/", "/work/",
+                                              "site-packages", "x" * 50)), msg
+        assert psutil.Process().memory_info().rss - rss < 300 * 2**20
+        assert ask(tiny_vit_dir, "48x48").startswith("Analysed")         # and it still serves
+    finally:
+        demo.close()

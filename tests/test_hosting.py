@@ -116,7 +116,7 @@ def test_a_request_over_the_budget_is_refused_with_the_numbers(tiny_loaded):
 
 def test_default_budget_follows_the_machine_and_the_owner(monkeypatch):
     monkeypatch.delenv("VITVIZ_REQUEST_MEMORY_MB", raising=False)
-    assert 256 * 2**20 <= limits.default_budget_bytes() <= 2 * 2**30
+    assert 256 * 2**20 <= limits.default_budget_bytes() <= 4 * 2**30
     monkeypatch.setenv("VITVIZ_REQUEST_MEMORY_MB", "8000")
     assert limits.default_budget_bytes() == 8000 * 2**20
 
@@ -204,49 +204,88 @@ def test_an_analysis_keeps_a_display_copy_not_the_upload(tiny_loaded):
 
 # ---------------------------------------------------------------- ZeroGPU
 
-def _forked_gpu(fn, duration):
-    """Stands in for spaces.GPU: runs the function in a forked process, arguments and result by pickle,
-    as ZeroGPU's worker does. (One CPU thread there: OpenMP's thread pool does not survive a fork.)"""
-    import torch
+class ForkedGPU:
+    """Stands in for spaces.GPU: runs the function in a forked process, arguments and result by
+    pickle, as ZeroGPU's worker does, and records what ran there and the seconds it asked for.
+    (One CPU thread there: OpenMP's thread pool does not survive a fork.)"""
 
-    def call(*args):
-        ctx = multiprocessing.get_context("fork")
-        with ctx.Pool(1, initializer=torch.set_num_threads, initargs=(1,)) as pool:
-            assert duration(*args) > 0
-            return pool.apply(fn, args)
-    return call
+    def __init__(self, fn, duration):
+        self.fn, self.duration, self.calls = fn, duration, []
+
+    def __call__(self, *args):
+        import torch
+
+        kind, work = args[0], args[1]
+        self.calls.append((kind, work.__name__, self.duration(*args)))
+        with multiprocessing.get_context("fork").Pool(1, initializer=torch.set_num_threads, initargs=(1,)) as pool:
+            return pool.apply(self.fn, args)
 
 
-def test_zerogpu_work_crosses_a_process_boundary(tiny_vit_dir, photo, monkeypatch):
-    """Model work on ZeroGPU receives a model name and tensors and returns picklable results."""
+def zerogpu_context(tiny_vit_dir):
+    from ui import runner
     from ui.context import AppContext
-    from ui.runner import ModelRunner
 
     ctx = AppContext.create(tiny_vit_dir, "cpu", "float32", public=False)
-    runner = ModelRunner(zerogpu=False)
-    runner.zerogpu, runner._gpu = True, _forked_gpu(__import__("ui.runner").runner._on_device,
-                                                     __import__("ui.runner").runner._gpu_seconds)
-    ctx.runner = runner
+    ctx.runner = runner.ModelRunner(zerogpu=False)
+    ctx.runner.zerogpu, ctx.runner._gpu = True, ForkedGPU(runner._on_device, runner._gpu_seconds)
+    return ctx
+
+
+def test_zerogpu_work_crosses_a_process_boundary(tiny_vit_dir, photo):
+    """Model work on ZeroGPU receives a model name and tensors and returns picklable results;
+    the forward, the class-specific backward and the faithfulness batch run there, each asking
+    for seconds that follow its work; the drawing stays here."""
+    from ui import analyse, classmap, faithfulness
+
+    ctx = zerogpu_context(tiny_vit_dir)
     analyses, on_cpu = ctx.analyse(ctx.start, [photo], (32, 32))
     local = analyze(ctx.start, photo)
     assert not on_cpu and np.allclose(analyses[0].probs, local.probs, atol=1e-6)
+    ctx.analyse(ctx.start, [photo] * 4, (64, 64))
+    session = analyse.analyse_group(ctx, [photo], ctx.start.name, "32x32", ["en"])[0]["session"]
+    classmap.render(ctx, session, "en", target=None, method="chefer", alpha=0.5)
+    faithfulness.measure(ctx, session, "en", "black")
+    ran = ctx.runner._gpu.calls
+    assert [(kind, fn) for kind, fn, _ in ran] == [("forward", "run_model")] * 3 + [
+        ("class", "class_maps"), ("faithfulness", "faithfulness")]
+    seconds = [s for *_, s in ran]
+    assert seconds[0] < seconds[1] <= runner_max()            # four images at twice the side ask for more
+    assert seconds[0] == seconds[2] < seconds[3] < seconds[4]  # a backward, then ~150 forwards, ask for more
+
+
+def runner_max():
+    from ui.runner import MAX_SECONDS
+
+    return MAX_SECONDS
+
+
+def test_zerogpu_seconds_follow_the_work():
+    from ui.runner import MAX_SECONDS, gpu_seconds
+
+    one = gpu_seconds("forward", 1, 224 * 224)
+    assert one < gpu_seconds("forward", 4, 224 * 224) < gpu_seconds("forward", 4, 448 * 448) <= MAX_SECONDS
+    assert gpu_seconds("forward", 1, 224 * 224) < gpu_seconds("class", 1, 224 * 224) \
+        < gpu_seconds("faithfulness", 1, 224 * 224)
+    assert gpu_seconds("faithfulness", 64, 1024 * 1024) == MAX_SECONDS
 
 
 def test_zerogpu_quota_falls_back_to_the_cpu(tiny_vit_dir, photo):
     import gradio as gr
 
-    from ui.context import AppContext
-    from ui.runner import ModelRunner
+    from ui import analyse
 
     def refuse(*args):
+        refused.append(args[0])
         raise gr.Error("You have exceeded your GPU quota (60s requested vs. 12s left).",
                        title="ZeroGPU quota exceeded")
 
-    ctx = AppContext.create(tiny_vit_dir, "cpu", "float32", public=False)
-    ctx.runner = ModelRunner(zerogpu=False, cpu_dtype="float32")
-    ctx.runner.zerogpu, ctx.runner._gpu = True, refuse
+    refused = []
+    ctx = zerogpu_context(tiny_vit_dir)
+    ctx.runner.cpu_dtype, ctx.runner._gpu = "float32", refuse
     analyses, on_cpu = ctx.analyse(ctx.start, [photo], (32, 32))
-    assert on_cpu and analyses[0].probs is not None
+    assert on_cpu and analyses[0].probs is not None and refused == ["forward"]
+    status = analyse.analyse_group(ctx, [photo], ctx.start.name, "32x32", ["en"])[0]["status"]
+    assert status.startswith("Analysed") and "ran on the CPU" in status     # a note, not an error
 
 
 def test_the_model_thread_sees_the_requests_context():

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextvars
 import logging
+import math
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -23,10 +24,32 @@ from vitviz import hosting, models
 log = logging.getLogger("vitviz")
 _here = threading.local()        # .model_thread is True on a runner's model thread
 
-# Seconds of GPU asked for per call: short requests are scheduled first on ZeroGPU, and an
-# unauthenticated visitor has two minutes a day. A ViT-B/16 analysis takes well under a second
-# on the GPU; the rest is the worker's start.
-GPU_SECONDS = {"forward": 10, "class": 15, "faithfulness": 20}
+# Seconds of GPU asked for per call (ZeroGPU's duration). Short requests are scheduled first, and
+# an unauthenticated visitor has two minutes a day, so the ask follows the work: the worker's start
+# and the model's move to the GPU, plus a per-image cost for ViT-B/16 at 224×224 (a forward takes
+# ~10 ms on a GPU, the faithfulness curves ~150 forwards) scaled by the images and the tokens:
+# linear layers grow with the tokens, attention with their square.
+START_SECONDS = 5
+PER_IMAGE_SECONDS = {"forward": 1, "class": 2, "faithfulness": 8}
+MAX_SECONDS = 60
+REFERENCE_PIXELS = 224 * 224
+
+
+def gpu_seconds(kind: str, images: int, pixels: int) -> int:
+    """Seconds to ask ZeroGPU for: ``images`` images of ``pixels`` pixels each."""
+    tokens = max(1.0, pixels / REFERENCE_PIXELS)
+    work = images * tokens * (1 + tokens) / 2
+    return int(min(MAX_SECONDS, math.ceil(START_SECONDS + PER_IMAGE_SECONDS[kind] * work)))
+
+
+def _work(args: tuple) -> tuple[int, int]:
+    """(images, pixels per image) of a call: its (B, C, H, W) batch, or an analysis's or a
+    single image's (C, H, W) pixels."""
+    for arg in args:
+        shape = tuple(getattr(getattr(arg, "pixel_values", arg), "shape", ()))
+        if len(shape) in (3, 4):
+            return (int(shape[0]) if len(shape) == 4 else 1), int(shape[-2] * shape[-1])
+    return 1, REFERENCE_PIXELS
 
 
 def _on_device(kind: str, fn, name: str, device: str, dtype: str, *args):
@@ -42,9 +65,9 @@ def _on_device(kind: str, fn, name: str, device: str, dtype: str, *args):
     return fn(models.load(name, device, dtype), *args)
 
 
-def _gpu_seconds(kind: str, *_) -> int:
+def _gpu_seconds(kind: str, fn, name: str, device: str, dtype: str, *args) -> int:
     """ZeroGPU's duration callable: it receives the same arguments as _on_device."""
-    return GPU_SECONDS[kind]
+    return gpu_seconds(kind, *_work(args))
 
 
 @dataclass
@@ -77,8 +100,8 @@ class ModelRunner:
     def call(self, fn, loaded, *args, kind: str = "forward") -> Ran:
         """``fn(loaded, *args)`` where the model lives: the GPU worker on ZeroGPU, else the model
         thread. kind: "forward", "class" or "faithfulness" (how much GPU time to ask for)."""
-        if kind not in GPU_SECONDS:
-            raise ValueError(f"kind must be one of {sorted(GPU_SECONDS)}, got {kind!r}")
+        if kind not in PER_IMAGE_SECONDS:
+            raise ValueError(f"kind must be one of {sorted(PER_IMAGE_SECONDS)}, got {kind!r}")
         if self._gpu is None:
             return Ran(self.on_thread(fn, loaded, *args))
         try:

@@ -50,6 +50,8 @@ class Group:
             self.rank, self.world = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
             self.local_world = int(os.environ.get("LOCAL_WORLD_SIZE", self.world))
             backend = "nccl" if torch.cuda.is_available() else "gloo"
+            if backend == "nccl":                  # one GPU per process; NCCL's collectives use it
+                torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", 0)))
             dist.init_process_group(backend, timeout=timedelta(hours=12))   # the slowest shard sets the pace
             self.dist = dist
 

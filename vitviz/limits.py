@@ -100,8 +100,11 @@ def request_bytes(shape: Shape, size: tuple[int, int], images: int = 1, kind: st
     analysis: one forward with every layer's attention returned (L·H·N² in the model's dtype),
     the softmax's float32 scores of one layer, the activations (N·D and N·MLP), the float16
     copy each analysis keeps and the float32 copy the maps are computed from.
-    class: the same forward kept for a backward pass (autograd saves every layer's attention and
-    activations), the gradients of the attentions and the relevance maths in float32.
+    class: the same forward kept for a backward pass (autograd saves every layer's softmax output in
+    float32 and its copy in the model's dtype, and the activations), the gradients of the
+    attentions and the relevance maths in float32.
+    Checked against ViT-B/16 in bfloat16 (RSS peak over the call): analysis 47 MB measured / 48 MB
+    estimated at 224×224, 454 / 729 MB at 448×448; class maps 152 / 192 MB and 2.1 / 2.0 GB.
     faithfulness: 32 perturbed inputs at a time, no attentions kept.
     """
     n = shape.tokens(size)
@@ -112,7 +115,7 @@ def request_bytes(shape: Shape, size: tuple[int, int], images: int = 1, kind: st
         per_image = shape.layers * attn * s + attn * (4 + s) + act * s + shape.layers * attn * (2 + 4)
         return images * per_image
     if kind == "class":
-        saved = shape.layers * (2 * attn * s + act * s * 3)      # autograd keeps these for the backward
+        saved = shape.layers * (attn * (4 + 2 * s) + act * s * 3)  # autograd keeps these for the backward
         maths = shape.layers * attn * 4 * 3                      # attentions, gradients, relevance (float32)
         return images * (saved + maths + attn * (4 + s))
     if kind == "faithfulness":
@@ -133,12 +136,12 @@ def host_memory_bytes() -> int:
 
 def default_budget_bytes() -> int:
     """What one request may hold: VITVIZ_REQUEST_MEMORY_MB, else a tenth of the machine's memory,
-    between 256 MiB and 2 GiB. Up to four requests run at once (a queue batch), and the server
+    between 256 MiB and 4 GiB. Up to four requests run at once (a queue batch), and the server
     keeps the models and the sessions' analyses besides."""
     env = os.environ.get("VITVIZ_REQUEST_MEMORY_MB")
     if env:
         return int(float(env) * MiB)
-    return int(min(max(host_memory_bytes() // 10, 256 * MiB), 2 * GiB))
+    return int(min(max(host_memory_bytes() // 10, 256 * MiB), 4 * GiB))
 
 
 def human_bytes(n: float) -> str:
