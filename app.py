@@ -66,14 +66,17 @@ def build(ctx: AppContext) -> gr.Blocks:
         visible = gr.State({"section": "see", **FIRST})
         gr.Markdown(L("title"))
         with gr.Row():
-            gr.Markdown(L("intro"), scale=4)
-            lang = gr.Radio([("English", "en"), ("한국어", "ko")], value="en", label=L("language"), scale=1,
-                            elem_id="lang-switch")
-        status = gr.Markdown(analyse.status_line(ctx, "en"), elem_id="status")
-        inputs, named = analyse.build(ctx)
+            gr.Markdown(L("intro"), scale=4, elem_classes="vv-chrome")
+            with gr.Column(scale=1, min_width=220):
+                lang = gr.Radio([("English", "en"), ("한국어", "ko")], value="en", label=L("language"),
+                                elem_id="lang-switch")
+                gr.Checkbox(False, label=L("present"), elem_id="present")
+        status = gr.Markdown(analyse.status_line(ctx, "en"), elem_id="status", elem_classes="vv-chrome")
+        with gr.Column(elem_classes="vv-chrome"):
+            inputs, named = analyse.build(ctx)
         views, section_tabs = build_sections(ctx, session, lang)
-        wire_analysis(ctx, demo, inputs, named | {"status": status, "session": session}, views, lang)
         refresh = wire_views(ctx, views, section_tabs, session, lang, visible)
+        wire_analysis(ctx, demo, inputs, named | {"status": status, "session": session}, views, lang, refresh)
         wire_language(ctx, inputs, session, lang, status, refresh)
         demo.load(None, None, [lang], js=DETECT_LANG_JS)
     return demo
@@ -97,8 +100,10 @@ def build_sections(ctx: AppContext, session: gr.State, lang: gr.Radio) -> tuple[
 
 
 def wire_analysis(ctx: AppContext, demo: gr.Blocks, inputs: analyse.Inputs, named: dict, views: dict,
-                  lang: gr.Radio) -> None:
-    """Upload, model or size -> admission (queue length) -> the batched analysis."""
+                  lang: gr.Radio, refresh: dict) -> None:
+    """Upload, model or size -> admission (queue length) -> the batched analysis -> the view on
+    show redrawn for the new session. (Chained rather than on the session's change event: that
+    event can run before a batched function's new state is stored, and would see the old one.)"""
     outputs = {**named, "patch_grid": views["patches"].outputs["patch_grid"],
                "tokens": views["patches"].outputs["tokens"], "shapes": views["patches"].outputs["shapes"],
                "rollout_input": views["rollout"].outputs["on_input"],
@@ -116,21 +121,22 @@ def wire_analysis(ctx: AppContext, demo: gr.Blocks, inputs: analyse.Inputs, name
         named = analyse.on_model_change(ctx, name, lang)
         return {{"size": inputs.size, "examples": inputs.examples}[k]: v for k, v in named.items()}
 
+    redraw = {**refresh, "api_visibility": "private", "show_progress": "hidden"}
     inputs.image.change(admit, [lang], None, queue=False, api_visibility="private").success(
         analyse_many, main_in, out, api_name="analyze", batch=True, max_batch_size=analyse.BATCH,
         api_description="Analyse a photo: status, top-5, patch grid, tokens, shapes, rollout over the input "
-                        "and the photo, position-embedding similarity.")
+                        "and the photo, position-embedding similarity.").then(**redraw)
     inputs.model.input(on_model, [inputs.model, lang], [inputs.size, inputs.examples], queue=False,
                        api_visibility="private").then(admit, [lang], None, queue=False).success(
-        analyse_many, main_in, out, batch=True, max_batch_size=analyse.BATCH, api_visibility="private")
+        analyse_many, main_in, out, batch=True, max_batch_size=analyse.BATCH, api_visibility="private").then(**redraw)
     inputs.size.input(admit, [lang], None, queue=False, api_visibility="private").success(
-        analyse_many, main_in, out, batch=True, max_batch_size=analyse.BATCH, api_visibility="private")
+        analyse_many, main_in, out, batch=True, max_batch_size=analyse.BATCH, api_visibility="private").then(**redraw)
 
 
 def wire_views(ctx: AppContext, views: dict[str, View], section_tabs: dict, session: gr.State,
                lang: gr.Radio, visible: gr.State) -> dict:
-    """Each view renders when it is shown, when its controls move, and (if it is the one on show)
-    when the session changes. Returns the event arguments that re-render the view on show."""
+    """Each view renders when it is shown and when its controls move. Returns the event arguments
+    that redraw the view on show (after an analysis, or a switch of language)."""
     for view in views.values():
         ins = [session, lang, *view.controls.values()]
         for control in view.controls.values():
@@ -151,8 +157,6 @@ def wire_views(ctx: AppContext, views: dict[str, View], section_tabs: dict, sess
         view = views[state[state["section"]]]
         return {visible: state, **view.refresh(ctx, data, data[session], data[lang])}
 
-    session.change(render_visible, every_input, [visible, *every_output], api_visibility="private",
-                   show_progress="hidden")
     for section, tab in section_tabs.items():
         tab.select(lambda data, section=section: render_visible(data, section), every_input,
                    [visible, *every_output], api_visibility="private")
@@ -193,7 +197,7 @@ def main(argv: list[str] | None = None) -> None:
                    help="public mode: only the listed models and sizes (default: on where SPACE_ID is set)")
     p.add_argument("--request-memory-mb", type=float, default=None,
                    help="memory one request may hold (env VITVIZ_REQUEST_MEMORY_MB; default: a tenth of RAM, "
-                        "256 MB to 2 GB)")
+                        "256 MB to 4 GB)")
     p.add_argument("--host", default=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"))
     p.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", "7860")))
     a = p.parse_args(argv)

@@ -13,6 +13,7 @@ from ui import (
     click,
     dino,
     distance,
+    examples,
     faithfulness,
     filters,
     inside,
@@ -174,5 +175,41 @@ def test_examples_the_model_knows_come_first(ctx):
     from vitviz import models
 
     bundled = models.load(models.BUNDLED, "cpu", "float32")
-    assert "fmnist" in analyse.example_order(bundled)[0][0]
-    assert "fmnist" not in analyse.example_order(ctx.start)[0][0]
+    assert "fmnist" in examples.order(bundled)[0][0]
+    assert "fmnist" not in examples.order(ctx.start)[0][0]
+
+
+def test_an_example_clicked_again_is_not_run_again(tiny_vit_dir, tmp_path, monkeypatch):
+    """An example arrives as a copy under another path; it is known by its bytes, and its analysis
+    is shared: on ZeroGPU a second click costs no GPU time."""
+    import shutil
+
+    ctx = AppContext.create(tiny_vit_dir, "cpu", "float32", public=False)
+    forwards = []
+    call = ctx.runner.call
+    monkeypatch.setattr(ctx.runner, "call", lambda fn, *a, **kw: forwards.append(fn) or call(fn, *a, **kw))
+    example = examples.EXAMPLES[0]
+    first, second = tmp_path / "a" / example.name, tmp_path / "b" / example.name
+    for copy in (first, second):
+        copy.parent.mkdir()
+        shutil.copy(example, copy)
+    a = analyse.analyse_group(ctx, [str(first)], ctx.start.name, "", ["en"])[0]
+    b = analyse.analyse_group(ctx, [str(second)], ctx.start.name, "", ["ko"])[0]
+    assert len(forwards) == 1 and ctx.store.get(a["session"].key) is ctx.store.get(b["session"].key)
+    assert examples.which(str(first)) == example.name and examples.which(__file__) is None
+    other = tmp_path / "edited.png"
+    Image.open(example).convert("RGB").transpose(Image.FLIP_LEFT_RIGHT).save(other)
+    analyse.analyse_group(ctx, [str(other)], ctx.start.name, "", ["en"])
+    assert len(forwards) == 2                                   # any other photo runs the model
+
+
+def test_inductive_bias_findings_speak_the_users_language_whichever_model_leads():
+    records = [{"model": m, "train_images": n, "test_accuracy": a} for m, n, a in
+               [("cnn", 1000, 0.80), ("hybrid", 1000, 0.75), ("vit", 1000, 0.70),
+                ("cnn", 60000, 0.90), ("hybrid", 60000, 0.91), ("vit", 60000, 0.92)]]
+    english = bias.findings(records, "en")
+    assert "**+10.0**" in english and "**-2.0**" in english        # the ViT leads at 60,000: a negative gap
+    korean = bias.findings(records, "ko")
+    assert "하이브리드" in korean and "hybrid" not in korean
+    table = __import__("vitviz.study", fromlist=["table"]).table(records, "ko")
+    assert table.startswith("| 학습 이미지 수 |") and "| 60,000 | 90.00 | 91.00 | 92.00 |" in table

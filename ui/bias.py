@@ -8,7 +8,7 @@ from pathlib import Path
 
 import gradio as gr
 
-from vitviz import models
+from vitviz import models, study
 from vitviz.i18n import t
 
 from .context import AppContext, Session
@@ -17,7 +17,6 @@ from .view import Shared, View, out_image
 
 ID, SECTION = "bias", "learn"
 STUDY = Path(__file__).resolve().parent.parent / "results" / "inductive-bias"
-NAMES = {"cnn": "CNN", "hybrid": "hybrid", "vit": "ViT"}
 
 
 def study_records() -> list[dict]:
@@ -33,11 +32,11 @@ def findings(records: list[dict], lang: str) -> str:
     sizes = sorted({r["train_images"] for r in records})
     lines = []
     for n in (sizes[0], sizes[-1]):
-        parts = ", ".join(f"{NAMES[k]} {acc[(k, n)]:.1f} %" for k in NAMES if (k, n) in acc)
+        parts = ", ".join(f"{t(f'study_name_{k}', lang)} {acc[(k, n)]:.1f} %" for k in study.MODELS if (k, n) in acc)
         lines.append(t("bias_at", lang, n=f"{n:,}", parts=parts))
     gap_small = acc.get(("cnn", sizes[0]), 0) - acc.get(("vit", sizes[0]), 0)
     gap_large = acc.get(("cnn", sizes[-1]), 0) - acc.get(("vit", sizes[-1]), 0)
-    lines.append(t("bias_gap", lang, small=f"{gap_small:.1f}", large=f"{gap_large:.1f}",
+    lines.append(t("bias_gap", lang, small=f"{gap_small:+.1f}", large=f"{gap_large:+.1f}",
                    n0=f"{sizes[0]:,}", n1=f"{sizes[-1]:,}"))
     return "\n\n".join(lines)
 
@@ -57,10 +56,11 @@ def distillation(lang: str) -> str:
 
 
 def render(ctx: AppContext, session: Session | None, lang: str) -> dict:
-    plot = STUDY / "study.png"
-    table = (STUDY / "study.md").read_text() if (STUDY / "study.md").exists() else ""
-    return {"findings": findings(study_records(), lang), "plot": str(plot) if plot.exists() else None,
-            "table": table, "distillation": distillation(lang)}
+    records = study_records()
+    table = study.table(records, lang) if records else ""
+    plot = ctx.pictures.get(("study plot", lang, len(records)),
+                            lambda: ctx.picture(study.plot(records, lang), lossless=True)) if records else None
+    return {"findings": findings(records, lang), "plot": plot, "table": table, "distillation": distillation(lang)}
 
 
 def build(ctx: AppContext, shared: Shared) -> View:

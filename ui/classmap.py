@@ -18,8 +18,13 @@ ID, SECTION = "class", "explain"
 
 
 def class_maps(ctx: AppContext, loaded: LoadedModel, an: Analysis, target: int) -> dict:
-    """Both methods' maps for one class: made once per analysis and class (one backward pass)."""
-    return an.memo.get(("class", target), lambda: ctx.run(explain.class_maps, loaded, an, target, kind="class"))
+    """Both methods' maps for one class: made once per analysis and class (one backward pass,
+    held to the memory budget first: the backward keeps every layer's attention)."""
+    def make():
+        ctx.check_memory(loaded, an, "class")
+        return ctx.run(explain.class_maps, loaded, an, target, kind="class")
+
+    return an.memo.get(("class", target), make)
 
 
 def draw(ctx: AppContext, loaded: LoadedModel, an: Analysis, lang: str, target=None, method: str = "chefer",

@@ -11,7 +11,7 @@ from vitviz.models import LoadedModel
 
 from .context import AppContext, Session
 from .text import L
-from .view import Shared, View, head_choices, head_dropdown, head_value, layer_slider, out_image, parse_head
+from .view import Shared, View, guarded, head_choices, head_dropdown, head_value, layer_slider, out_image, parse_head
 
 ID, SECTION = "click", "explain"
 MAPS = ("attention", "head_mean", "rollout", "posemb")
@@ -65,11 +65,7 @@ def wire(ctx: AppContext, view: View, shared: Shared) -> None:
     c = view.controls
 
     def on_click(session, lang, layer, head, alpha, evt: gr.SelectData):
-        try:
-            named = ctx.runner.on_thread(click, ctx, session, lang, layer, head, alpha, evt)
-        except Exception:            # no analysis (expired): the click selects nothing
-            return {}
-        return view.updates(ctx, named)
+        return view.updates(ctx, guarded(ctx, "click", lang, click, ctx, session, lang, layer, head, alpha, evt))
 
     view.outputs["canvas"].select(on_click, [shared.session, shared.lang, c["layer"], c["head"], c["alpha"]],
                                   list(view.outputs.values()), api_visibility="private", show_progress="hidden")

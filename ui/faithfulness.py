@@ -31,6 +31,7 @@ def measure(ctx: AppContext, session: Session | None, lang: str, fill: str | Non
     target = an.top(1)[0][0]
 
     def run():
+        ctx.check_memory(loaded, an, "faithfulness")
         maps = views.standard_maps(an, class_maps(ctx, loaded, an, target))
         return ctx.run(explain.faithfulness, loaded, an, maps, None, fill, kind="faithfulness")
 

@@ -13,6 +13,7 @@ from .text import L
 from .view import (
     Shared,
     View,
+    guarded,
     head_choices,
     head_dropdown,
     head_value,
@@ -41,11 +42,11 @@ def render(ctx: AppContext, session: Session | None, lang: str, **controls) -> d
     return draw(*ctx.open(session), lang, **controls)
 
 
-def pick_tile(ctx: AppContext, session: Session | None, evt: gr.SelectData) -> tuple:
+def pick_tile(ctx: AppContext, session: Session | None, evt: gr.SelectData) -> dict:
     """A click on the layers × heads overview selects that layer and head."""
     _, an = ctx.open(session)
     layer, head = views.overview_cell(an, *evt.index)
-    return layer, str(head)
+    return {"layer": layer, "head": str(head)}
 
 
 def build(ctx: AppContext, shared: Shared) -> View:
@@ -67,11 +68,10 @@ def build(ctx: AppContext, shared: Shared) -> View:
 
 
 def wire(ctx: AppContext, view: View, shared: Shared) -> None:
-    def select(session, evt: gr.SelectData):
-        try:
-            return pick_tile(ctx, session, evt)
-        except Exception:            # no analysis (expired): the click selects nothing
-            return gr.skip(), gr.skip()
+    def select(session, lang, evt: gr.SelectData):
+        return view.updates(ctx, guarded(ctx, "overview click", lang, pick_tile, ctx, session, evt))
 
-    view.outputs["overview"].select(select, [shared.session], [view.controls["layer"], view.controls["head"]],
-                                    api_visibility="private")
+    view.outputs["overview"].select(select, [shared.session, shared.lang],
+                                    [view.controls["layer"], view.controls["head"]], api_visibility="private").then(
+        view.handler(ctx), [shared.session, shared.lang, *view.controls.values()], list(view.outputs.values()),
+        api_visibility="private", show_progress="hidden")

@@ -35,8 +35,20 @@ SET_LANG_JS = """async (lang) => {
 
 # Small pictures (a 28×28 garment) are scaled up crisply instead of shown as a thumbnail, and the
 # section tabs read as the top level of the page.
+# Presentation mode (a projector): larger type, and the page shrinks to the section tabs and the
+# view on show; the photo, intro and status come back when it is switched off. Pure CSS (the
+# checkbox's state, through :has), so it works from the first click, before any event handler.
 CSS = """
 #upload img, .vv-crisp img { image-rendering: pixelated; }
 #upload img { min-width: 60%; min-height: 60%; object-fit: contain; }
 #sections > .tab-wrapper button { font-size: 1.15em; font-weight: 600; }
+body:has(#present input:checked), body:has(#present input:checked) .gradio-container {
+  --text-xxs: 13px; --text-xs: 15px; --text-sm: 18px; --text-md: 21px; --text-lg: 25px; --text-xl: 30px;
+  --text-xxl: 36px; --block-label-text-size: 18px; --block-title-text-size: 21px; --section-header-text-size: 21px;
+  --body-text-size: 21px; --button-large-text-size: 24px; --button-small-text-size: 18px;
+  --input-text-size: 21px; --checkbox-label-text-size: 18px; --prose-text-size: 21px;
+}
+body:has(#present input:checked) .gradio-container { max-width: 100% !important; }
+body:has(#present input:checked) .vv-chrome { display: none !important; }
+body:has(#present input:checked) #sections img { max-height: 78vh; }
 """

@@ -45,18 +45,11 @@ class View:
         return {self.outputs[name]: files(ctx, value) for name, value in named.items()}
 
     def handler(self, ctx: AppContext) -> Callable:
-        """A Gradio handler: (session, lang, *controls) -> updates. Model work goes to the model
-        thread; failures become a warning in the user's language, never exception text."""
+        """A Gradio handler: (session, lang, *controls) -> updates."""
         names = list(self.controls)
 
         def handle(session: Session | None, lang: str, *values):
-            try:
-                named = ctx.runner.on_thread(self.render, ctx, session, lang, **dict(zip(names, values)))
-            except Expired:
-                return {}
-            except Exception as exc:
-                gr.Warning(failure_message(exc, lang, f"view {self.id}"))
-                return {}
+            named = guarded(ctx, f"view {self.id}", lang, self.render, ctx, session, lang, **dict(zip(names, values)))
             return self.updates(ctx, named)
 
         return handle
@@ -64,6 +57,19 @@ class View:
     def refresh(self, ctx: AppContext, data: dict, session, lang: str) -> dict:
         """Render from a dict of every input's value (a Gradio handler with a set of inputs)."""
         return self.handler(ctx)(session, lang, *(data[c] for c in self.controls.values()))
+
+
+def guarded(ctx: AppContext, what: str, lang: str, fn: Callable, *args, **kwargs) -> dict:
+    """fn's outputs by name, computed on the model thread. A session whose analysis is gone
+    updates nothing; any other failure becomes a warning in the user's language with a request
+    id (the details go to the log), never exception text."""
+    try:
+        return ctx.runner.on_thread(fn, *args, **kwargs)
+    except Expired:
+        return {}
+    except Exception as exc:
+        gr.Warning(failure_message(exc, lang, what))
+        return {}
 
 
 def files(ctx: AppContext, value):

@@ -84,32 +84,35 @@ def study(data: tuple, sizes=SIZES, models=MODELS, budget: int = BUDGET, setting
     return [run_one(kind, size, data, budget, settings, log) for size in sizes for kind in models]
 
 
-def table(records: list[dict]) -> str:
+def table(records: list[dict], lang: str = "en") -> str:
+    """Markdown: one row per training-set size, test accuracy (%) per model."""
+    from .i18n import t
+
     sizes = sorted({r["train_images"] for r in records})
     kinds = [k for k in MODELS if any(r["model"] == k for r in records)]
     acc = {(r["model"], r["train_images"]): r["test_accuracy"] for r in records}
-    names = {"cnn": "CNN", "hybrid": "hybrid ViT (CNN stem)", "vit": "ViT"}
-    head = "| training images | " + " | ".join(names[k] for k in kinds) + " |"
+    head = f"| {t('study_images', lang)} | " + " | ".join(t(f"study_name_{k}", lang) for k in kinds) + " |"
     rows = [head, "|---:|" + "---:|" * len(kinds)]
     for n in sizes:
         rows.append(f"| {n:,} | " + " | ".join(f"{100 * acc[(k, n)]:.2f}" for k in kinds) + " |")
     return "\n".join(rows) + "\n"
 
 
-def plot(records: list[dict]) -> np.ndarray:
+def plot(records: list[dict], lang: str = "en") -> np.ndarray:
+    """Test accuracy against the number of training images, one line per model."""
     from . import render as R
+    from .i18n import t
 
     fig, ax = R._figure((6.4, 4.0))
     colours = {"cnn": "tab:blue", "hybrid": "tab:green", "vit": "tab:red"}
-    labels = {"cnn": "CNN (locality, weight sharing)", "hybrid": "hybrid ViT (CNN stem)", "vit": "ViT (patches)"}
     for kind in MODELS:
         rs = sorted((r for r in records if r["model"] == kind), key=lambda r: r["train_images"])
         if rs:
             ax.plot([r["train_images"] for r in rs], [100 * r["test_accuracy"] for r in rs], "-o",
-                    color=colours[kind], label=labels[kind])
+                    color=colours[kind], label=t(f"study_{kind}", lang))
     ax.set_xscale("log")
-    ax.set_xlabel("training images (log scale; every run sees the same number of images)")
-    ax.set_ylabel("test accuracy (%)")
+    ax.set_xlabel(t("study_x", lang))
+    ax.set_ylabel(t("study_y", lang))
     ax.grid(alpha=0.3)
     ax.legend()
     fig.tight_layout()
