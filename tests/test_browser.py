@@ -156,6 +156,10 @@ def test_presentation_mode_shows_only_the_view(app_url, browser):
     page.close()
 
 
+NORMS_SRC_JS = """() => { const img = [...document.querySelectorAll('#sections img')]
+    .find((i) => i.offsetParent !== null); return img ? img.src : null; }"""
+
+
 def test_regression_the_view_on_show_is_redrawn_after_a_new_upload(app_url, browser):
     """The redraw once hung on the session's change event, which ran before the batched analysis had
     stored the new session: a view outside the analysis's own outputs stayed empty or stale."""
@@ -170,7 +174,3 @@ def test_regression_the_view_on_show_is_redrawn_after_a_new_upload(app_url, brow
     page.locator("#upload input[type=file]").set_input_files(str(ROOT / "assets" / "examples" / "rocket.jpg"))
     page.wait_for_function(f"() => ({NORMS_SRC_JS})() !== {first!r}", timeout=30_000)
     page.close()
-
-
-NORMS_SRC_JS = """() => { const img = [...document.querySelectorAll('#sections img')].find((i) => i.offsetParent !== null);
-    return img ? img.src : null; }"""
