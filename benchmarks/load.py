@@ -40,6 +40,18 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def wait_for(port: int, seconds: float = 300) -> None:
+    """Until the server on 127.0.0.1:port accepts connections (it may compile first)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.5)
+    raise TimeoutError(f"no server on port {port} after {seconds:.0f} s")
+
+
 class RssSampler(threading.Thread):
     """Samples a process's resident memory every 0.2 s; keeps the peak."""
 
@@ -84,12 +96,7 @@ def main() -> None:
                               env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}/"
     try:
-        for _ in range(600):                       # wait for the server (it compiles first), at most 5 minutes
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                time.sleep(0.5)
+        wait_for(port)
         sampler = RssSampler(server.pid)
         sampler.start()
         # The students' browsers run on their own machines; here the 30 clients share the server's 2
