@@ -18,9 +18,7 @@ Every request has a timeout and the script a deadline; it only talks to 127.0.0.
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
-import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -29,7 +27,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.load import PHOTOS, REQUEST_TIMEOUT_S, RssSampler, free_port, wait_for  # noqa: E402
+from benchmarks.load import PHOTOS, REQUEST_TIMEOUT_S, RssSampler, running_app  # noqa: E402
 
 HOSTILE_MODELS = ["/etc", "../assets/models", "/root/.cache/huggingface", "facebook/some-cached-model",
                   "x" * 5000]
@@ -90,16 +88,9 @@ def main() -> None:
     from benchmarks.bench import vit_b16_folder
 
     model = a.model or vit_b16_folder()
-    port = free_port()
-    env = dict(os.environ, VITVIZ_OFFLINE="1", GRADIO_ANALYTICS_ENABLED="False")
-    server = subprocess.Popen([sys.executable, str(ROOT / "app.py"), "--model", model, "--public", "--host",
-                               "127.0.0.1", "--port", str(port), "--compile", "off"],
-                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        wait_for(port)
-        sampler = RssSampler(server.pid)
+    with running_app("--model", model, "--public", "--compile", "off") as (pid, url):
+        sampler = RssSampler(pid)
         sampler.start()
-        url = f"http://127.0.0.1:{port}/"
         client = Client(url, verbose=False, download_files=False)
         size = client.view_api(print_info=False, return_format="dict")[
             "named_endpoints"]["/analyze"]["parameters"][2]["parameter_default"]
@@ -108,27 +99,17 @@ def main() -> None:
         clients = [Client(url, verbose=False, download_files=False) for _ in range(a.clients)]
         f = flood(clients, model, size, a.flood, sampler)
         still = str(client.predict(handle_file(PHOTOS[1]), model, size, "en", api_name="/analyze")[0])
-        mb = 2**20
-        print(f"\nvitviz under hostile requests · public mode · model {'ViT-B/16 random' if not a.model else a.model}")
-        print(f"refusals: {r['n']} requests (models outside the list, paths, bad sizes; en + ko): "
-              f"{r['analysed']} analysed, latency p50 {1000 * r['p50']:.0f} ms, max {1000 * r['max']:.0f} ms; "
-              f"leaked words: {r['leaks'] or 'none'}")
-        print(f"  server RSS {r['before'] / mb:.0f} MB before, peak {r['peak'] / mb:.0f} MB "
-              f"(+{(r['peak'] - r['before']) / mb:.0f} MB), {r['after'] / mb:.0f} MB after")
-        print(f"  e.g. {r['example']!r}")
-        print(f"flood: {a.flood} uploads at once from {a.clients} clients in {f['seconds']:.1f} s: {f['counts']}; "
-              f"peak RSS {f['peak'] / mb:.0f} MB")
-        print(f"after: a normal upload -> {still[:60]!r}")
-    finally:
-        sampler_stop = locals().get("sampler")
-        if sampler_stop:
-            sampler_stop.stop.set()
-        server.terminate()
-        try:
-            server.wait(10)
-        except subprocess.TimeoutExpired:
-            server.kill()
-
+    mb = 2**20
+    print(f"\nvitviz under hostile requests · public mode · model {'ViT-B/16 random' if not a.model else a.model}")
+    print(f"refusals: {r['n']} requests (models outside the list, paths, bad sizes; en + ko): "
+          f"{r['analysed']} analysed, latency p50 {1000 * r['p50']:.0f} ms, max {1000 * r['max']:.0f} ms; "
+          f"leaked words: {r['leaks'] or 'none'}")
+    print(f"  server RSS {r['before'] / mb:.0f} MB before, peak {r['peak'] / mb:.0f} MB "
+          f"(+{(r['peak'] - r['before']) / mb:.0f} MB), {r['after'] / mb:.0f} MB after")
+    print(f"  e.g. {r['example']!r}")
+    print(f"flood: {a.flood} uploads at once from {a.clients} clients in {f['seconds']:.1f} s: {f['counts']}; "
+          f"peak RSS {f['peak'] / mb:.0f} MB")
+    print(f"after: a normal upload -> {still[:60]!r}")
 
 if __name__ == "__main__":
     main()

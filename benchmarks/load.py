@@ -25,6 +25,7 @@ import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -50,6 +51,24 @@ def wait_for(port: int, seconds: float = 300) -> None:
         except OSError:
             time.sleep(0.5)
     raise TimeoutError(f"no server on port {port} after {seconds:.0f} s")
+
+
+@contextmanager
+def running_app(*args: str):
+    """`python app.py ARGS` on a free loopback port, stopped on exit: yields (pid, url)."""
+    port = free_port()
+    env = dict(os.environ, VITVIZ_OFFLINE="1", GRADIO_ANALYTICS_ENABLED="False")
+    server = subprocess.Popen([sys.executable, str(ROOT / "app.py"), *args, "--host", "127.0.0.1",
+                               "--port", str(port)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for(port)
+        yield server.pid, f"http://127.0.0.1:{port}/"
+    finally:
+        server.terminate()
+        try:
+            server.wait(10)
+        except subprocess.TimeoutExpired:
+            server.kill()
 
 
 class RssSampler(threading.Thread):
@@ -89,15 +108,8 @@ def main() -> None:
     from benchmarks.bench import cpu_flags, vit_b16_folder
 
     model = a.model or vit_b16_folder()
-    port = free_port()
-    env = dict(os.environ, VITVIZ_OFFLINE="1", GRADIO_ANALYTICS_ENABLED="False")
-    server = subprocess.Popen([sys.executable, str(ROOT / "app.py"), "--model", model, "--host", "127.0.0.1",
-                               "--port", str(port), "--compile", os.environ.get("VITVIZ_COMPILE", "wait")],
-                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}/"
-    try:
-        wait_for(port)
-        sampler = RssSampler(server.pid)
+    with running_app("--model", model, "--compile", os.environ.get("VITVIZ_COMPILE", "wait")) as (pid, url):
+        sampler = RssSampler(pid)
         sampler.start()
         # The students' browsers run on their own machines; here the 30 clients share the server's 2
         # cores (~80 ms of CPU per request in gradio_client), so they run at a lower priority (nice 10)
@@ -149,12 +161,6 @@ def main() -> None:
         print(f"soak: {soak_ok}/{a.soak} ok; server RSS after warm-up {rss_warm / 2**20:.0f} MB, "
               f"after soak {rss_end / 2**20:.0f} MB ({100 * (rss_end / rss_warm - 1):+.1f} %), "
               f"peak {sampler.peak / 2**20:.0f} MB with {a.clients} sessions")
-    finally:
-        server.terminate()
-        try:
-            server.wait(10)
-        except subprocess.TimeoutExpired:
-            server.kill()
 
 
 if __name__ == "__main__":
