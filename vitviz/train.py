@@ -334,8 +334,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--teacher-epochs", type=int, default=10)
     p.add_argument("--teacher-widths", type=int, nargs="+", default=[32, 64, 128])
     p.add_argument("--teacher-lr", type=float, default=3e-3)
-    p.add_argument("--student-augment", choices=["translate+flip", "flip", "none"], default="translate+flip",
-                   help="the ViT's augmentation (the teacher always gets random translation and flips)")
+    p.add_argument("--student-translate", type=int, default=2,
+                   help="the ViT's random translation in pixels, 0 for none (the teacher always gets 2)")
     p.add_argument("--compile", action="store_true", help="torch.compile the student's training forward")
     p.add_argument("--no-flip", action="store_true")
     p.add_argument("--no-progress", action="store_true")
@@ -371,8 +371,7 @@ def main(argv: list[str] | None = None) -> None:
                         mlp_size=a.mlp_size, num_classes=len(names), distilled=a.distill)
     settings = TrainSettings(epochs=a.epochs, batch_size=a.batch_size, lr=a.lr, weight_decay=a.weight_decay,
                              erase=a.erase, eval_every=a.eval_every, seed=a.seed, threads=a.threads,
-                             crop_padding=2 if a.student_augment == "translate+flip" else 0,
-                             flip=a.student_augment != "none" and not a.no_flip, progress=not a.no_progress,
+                             crop_padding=a.student_translate, flip=not a.no_flip, progress=not a.no_progress,
                              compile=a.compile)
     print(f"training on {len(train_x)} images, testing on {len(test_x)}; {cfg}", flush=True)
     torch.manual_seed(settings.seed)
