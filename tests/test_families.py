@@ -136,6 +136,22 @@ def test_every_string_has_english_and_korean():
     assert "1.50" in t("ok", "en", model="m", device="cpu", dtype="float32", seconds=1.5)
 
 
+def test_regression_bold_renders_in_korean():
+    """CommonMark does not close "**[DIST]**는": a closing ** after punctuation must not touch a
+    letter. Korean particles follow words directly, so the page showed the asterisks."""
+    import re
+
+    from markdown_it import MarkdownIt
+
+    from vitviz.i18n import STRINGS
+
+    md = MarkdownIt("commonmark")
+    for lang, table in STRINGS.items():
+        for key, text in table.items():
+            filled = re.sub(r"\{[^}]*\}", "1,000", text)        # placeholders as the numbers they become
+            assert "**" not in md.render(filled), (lang, key)
+
+
 def test_inside_the_vit_steps_carry_the_models_real_shapes(tiny_deit_dir, photo):
     loaded = models.load(tiny_deit_dir, "cpu", "float32")
     an = analyze(loaded, photo)

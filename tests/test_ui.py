@@ -213,3 +213,19 @@ def test_inductive_bias_findings_speak_the_users_language_whichever_model_leads(
     assert "하이브리드" in korean and "hybrid" not in korean
     table = __import__("vitviz.study", fromlist=["table"]).table(records, "ko")
     assert table.startswith("| 학습 이미지 수 |") and "| 60,000 | 90.00 | 91.00 | 92.00 |" in table
+
+
+def test_regression_tile_captions_clear_of_gradios_label(ctx, session):
+    """Gradio's label badge covered the first tiles' captions ("L0 H0", "emb"): the tile sheets
+    start below a white band, and a click on the overview still finds its tile."""
+    from vitviz import render, views
+
+    overview = raw.render(ctx, session, "en", layer=0, head="mean", one_scale=False, alpha=0.5, query=0)["overview"]
+    assert (overview[:render.BADGE_BAND] == 255).all()
+    assert (norms.render(ctx, session, "en")["picture"][:render.BADGE_BAND] == 255).all()
+    _, an = ctx.open(session)
+    tile, gap, cap = views.OVERVIEW_TILE, render.TILE_GAP, render.CAPTION_H
+    row = round(tile * an.grid[0] / an.grid[1]) + gap + cap
+    x = gap + 2 * (tile + gap) + tile // 2                                  # the third head's column
+    assert views.overview_cell(an, x, render.BADGE_BAND + gap + 2) == (0, 2)
+    assert views.overview_cell(an, x, render.BADGE_BAND + gap + row + 2) == (1, 2)

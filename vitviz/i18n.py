@@ -225,7 +225,7 @@ STRINGS: dict[str, dict[str, str]] = {
         "norm_patch_median": "패치: 중앙값", "norm_patch_max": "패치: 최대",
         "norms_map": "임베딩 직후와 블록마다 패치 토큰의 노름 (같은 색 범위)",
         "fill": "지운 픽셀의 값", "fill_mean": "데이터 평균 (Chefer 외)", "fill_black": "검은색 (Fashion-MNIST의 배경)",
-        "dist_help": "**[DIST]**는 DeiT의 증류 토큰입니다(Touvron 외 2021). [CLS] 옆에 있는 두 번째 학습 토큰으로, "
+        "dist_help": "DeiT의 증류 토큰 **[DIST]**(Touvron 외 2021)는 [CLS] 옆에 있는 두 번째 학습 토큰입니다. "
                      "학습할 때 이 토큰의 헤드는 교사 네트워크(여기서는 CNN)의 답을 따라 하고 [CLS]는 정답 레이블을 "
                      "배웁니다. 예측은 두 헤드의 평균입니다. 어느 토큰의 어텐션을 볼지 고르세요.",
         "inside_6_distilled": "6. 마지막 [CLS]와 [DIST]에 붙은 두 헤드의 평균: {top}",

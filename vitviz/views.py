@@ -96,21 +96,22 @@ def raw_attention(an: Analysis, layer: int, head: Head, shared_scale: bool, alph
     labels = [f"L{i} H{j}" for i in range(n_layers) for j in range(n_heads)]
     chosen = head_maps(maps[layer], head)
     pick = None if head is None else layer * n_heads + int(head) % n_heads
-    grid = R.tiles(maps.reshape(-1, *an.grid), n_heads, tile=OVERVIEW_TILE, labels=labels, vmin=vmin, vmax=vmax,
-                   cmap=CMAP, highlight=pick)
-    means = R.tiles(maps.mean(1), min(n_layers, 12), tile=56, labels=[f"L{i}" for i in range(n_layers)],
-                    vmin=vmin, vmax=vmax, cmap=CMAP)
+    grid = R.pad_top(R.tiles(maps.reshape(-1, *an.grid), n_heads, tile=OVERVIEW_TILE, labels=labels, vmin=vmin,
+                             vmax=vmax, cmap=CMAP, highlight=pick), R.BADGE_BAND)
+    means = R.pad_top(R.tiles(maps.mean(1), min(n_layers, 12), tile=56, labels=[f"L{i}" for i in range(n_layers)],
+                              vmin=vmin, vmax=vmax, cmap=CMAP), R.BADGE_BAND)
     m = chosen.numpy() / max(float(maps.max()), 1e-12) if shared_scale else A.normalize(chosen).numpy()
     on_seen, on_photo = heat_pair(an, m, alpha, lang)
     return grid, on_seen, on_photo, means
 
 
 def overview_cell(an: Analysis, x: float, y: float) -> tuple[int, int]:
-    """(layer, head) of the tile under pixel (x, y) of the layers × heads overview."""
+    """(layer, head) of the tile under pixel (x, y) of the layers × heads overview (below its
+    white band for Gradio's label)."""
     tile, gap, cap = OVERVIEW_TILE, R.TILE_GAP, R.CAPTION_H
     th = max(1, round(tile * an.grid[0] / an.grid[1]))
     head = int(min(max((x - gap) // (tile + gap), 0), an.num_heads - 1))
-    return clamp_layer(an, (y - gap) // (th + gap + cap)), head
+    return clamp_layer(an, (y - R.BADGE_BAND - gap) // (th + gap + cap)), head
 
 
 # ---------------------------------------------------------------- explain: class-specific maps
@@ -269,8 +270,8 @@ def token_norms(an: Analysis, norms: np.ndarray, family: str = "vit", lang: str 
     names = prefix_names(family, an.prefix)
     patch = torch.from_numpy(norms[:, an.prefix:]).reshape(len(norms), *an.grid)
     labels = [t("embedding_short", lang)] + [f"L{i}" for i in range(1, len(norms))]
-    picture = R.tiles(patch, min(len(norms), 7), tile=96, labels=labels, vmin=0.0, vmax=float(patch.max()),
-                      cmap="magma")
+    picture = R.pad_top(R.tiles(patch, min(len(norms), 7), tile=96, labels=labels, vmin=0.0,
+                                vmax=float(patch.max()), cmap="magma"), R.BADGE_BAND)
     head = "| | " + " | ".join(names) + f" | {t('norm_patch_median', lang)} | {t('norm_patch_max', lang)} |"
     rows = [head, "|---|" + "---:|" * (len(names) + 2)]
     for i, row in enumerate(norms):
