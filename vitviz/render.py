@@ -17,8 +17,7 @@ GRID_RGB = (255, 255, 255)
 MARK_RGB = (0, 255, 255)
 TILE_GAP = 3      # pixels between small multiples
 CAPTION_H = 14    # pixels above a tile for its caption
-BADGE_BAND = 30   # white pixels above a picture whose corners Gradio covers with its label and buttons
-# Fonts with Hangul, for Korean labels (Debian's fonts-noto-cjk, then common alternatives)
+# The machine's fonts with Hangul, used only without the one vitviz ships (vitviz.fonts, from pip)
 CJK_FONTS = ("/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc",
              "/usr/share/fonts/truetype/nanum/NanumGothic.ttf",
              "/System/Library/Fonts/AppleSDGothicNeo.ttc")
@@ -34,19 +33,15 @@ def lut(cmap: str) -> np.ndarray:
 
 @lru_cache(maxsize=8)
 def font(size: int = 12):
-    """A font with Hangul where the machine has one (Korean colour-bar labels), else PIL's own."""
-    for path in CJK_FONTS:
+    """The font with Hangul that vitviz ships (Latin too; Korean colour-bar labels), else the machine's, else PIL's."""
+    from . import fonts
+
+    for path in filter(None, (fonts.hangul_font(), *CJK_FONTS)):
         try:
             return ImageFont.truetype(path, size)
         except OSError:
             continue
     return ImageFont.load_default(size=size)
-
-
-def pad_top(image: np.ndarray, pixels: int) -> np.ndarray:
-    """A white band above a picture."""
-    band = np.full((pixels, *image.shape[1:]), 255, dtype=image.dtype)
-    return np.concatenate([band, image], 0)
 
 
 def to_numpy(m) -> np.ndarray:
@@ -277,10 +272,14 @@ def _figure(size=(6.4, 4.0)):
 
 @lru_cache(maxsize=1)
 def _plot_fonts() -> list[str]:
-    """DejaVu Sans for Latin, then the first installed font with Hangul: matplotlib (>= 3.6) falls
-    back glyph by glyph, so Korean axis labels are drawn, not boxes."""
+    """DejaVu Sans for Latin, then a font with Hangul (the one vitviz ships, else the machine's): matplotlib
+    (>= 3.6) falls back glyph by glyph, so Korean axis labels are drawn, not boxes."""
     from matplotlib import font_manager
 
+    from . import fonts
+
+    if bundled := fonts.matplotlib_family():
+        return ["DejaVu Sans", bundled]
     installed = {f.name for f in font_manager.fontManager.ttflist}
     return ["DejaVu Sans"] + [f for f in ("Noto Sans CJK KR", "Noto Sans CJK JP", "NanumGothic", "Apple SD Gothic Neo")
                               if f in installed][:1]
