@@ -18,11 +18,11 @@ if hosting.running_on_zerogpu():
     import spaces  # noqa: F401  ZeroGPU patches torch's CUDA calls: it must come before torch
 
 import argparse  # noqa: E402
+from dataclasses import replace  # noqa: E402
 
 import gradio as gr  # noqa: E402
 
 from ui import (  # noqa: E402
-    analyse,
     bias,
     classmap,
     click,
@@ -37,6 +37,7 @@ from ui import (  # noqa: E402
     posemb,
     raw,
     rollout,
+    upload,
 )
 from ui.context import AppContext  # noqa: E402
 from ui.text import CSS, DETECT_LANG_JS, I18N, SET_LANG_JS, L  # noqa: E402
@@ -61,7 +62,6 @@ def create_demo(model: str | None = None, device: str | None = None, dtype: str 
 
 def build(ctx: AppContext) -> gr.Blocks:
     with gr.Blocks(title="vitviz") as demo:
-        demo.vitviz = ctx
         session = gr.State(None, time_to_live=SESSION_TTL_S)
         visible = gr.State({"section": "see", **FIRST})
         gr.Markdown(L("title"))
@@ -71,36 +71,38 @@ def build(ctx: AppContext) -> gr.Blocks:
                 lang = gr.Radio([("English", "en"), ("한국어", "ko")], value="en", label=L("language"),
                                 elem_id="lang-switch")
                 gr.Checkbox(False, label=L("present"), elem_id="present")
-        status = gr.Markdown(analyse.status_line(ctx, "en"), elem_id="status", elem_classes="vv-chrome")
+        status = gr.Markdown(upload.status_line(ctx, "en"), elem_id="status", elem_classes="vv-chrome")
         with gr.Column(elem_classes="vv-chrome"):
-            inputs, named = analyse.build(ctx)
+            inputs, named = upload.build(ctx)
         views, section_tabs = build_sections(ctx, session, lang)
         refresh = wire_views(ctx, views, section_tabs, session, lang, visible)
-        wire_analysis(ctx, demo, inputs, named | {"status": status, "session": session}, views, lang, refresh)
-        wire_language(ctx, inputs, session, lang, status, refresh)
+        wire_analysis(ctx, inputs, named | {"status": status, "session": session}, views, lang, refresh)
+        wire_language(ctx, inputs, session, lang, status, named["predictions"], refresh)
         demo.load(None, None, [lang], js=DETECT_LANG_JS)
     return demo
 
 
 def build_sections(ctx: AppContext, session: gr.State, lang: gr.Radio) -> tuple[dict[str, View], dict]:
+    """Each section's tab, and inside it one tab per view, laid out by the view's module."""
     views: dict[str, View] = {}
     section_tabs = {}
     with gr.Tabs(elem_id="sections"):
         for section, modules in SECTIONS.items():
-            with gr.Tab(L(f"sec_{section}"), id=section) as tab:
-                section_tabs[section] = tab
+            with gr.Tab(L(f"sec_{section}"), id=section) as section_tabs[section]:
                 alpha = gr.Slider(0.0, 1.0, value=0.5, step=0.05, label=L("opacity"), visible=section == "explain")
                 shared = Shared(session, lang, alpha)
                 with gr.Tabs():
                     for module in modules:
-                        views[module.ID] = view = module.build(ctx, shared)
+                        with gr.Tab(L(f"tab_{module.ID}"), id=module.ID) as tab:
+                            view = module.build(ctx, shared)
+                        views[module.ID] = view = replace(view, id=module.ID, section=section, tab=tab, shared=shared)
                         if hasattr(module, "wire"):
                             module.wire(ctx, view, shared)
     return views, section_tabs
 
 
-def wire_analysis(ctx: AppContext, demo: gr.Blocks, inputs: analyse.Inputs, named: dict, views: dict,
-                  lang: gr.Radio, refresh: dict) -> None:
+def wire_analysis(ctx: AppContext, inputs: upload.Inputs, named: dict, views: dict, lang: gr.Radio,
+                  refresh: dict) -> None:
     """Upload, model or size -> admission (queue length) -> the batched analysis -> the view on
     show redrawn for the new session. (Chained rather than on the session's change event: that
     event can run before a batched function's new state is stored, and would see the old one.)"""
@@ -108,49 +110,49 @@ def wire_analysis(ctx: AppContext, demo: gr.Blocks, inputs: analyse.Inputs, name
                "tokens": views["patches"].outputs["tokens"], "shapes": views["patches"].outputs["shapes"],
                "rollout_input": views["rollout"].outputs["on_input"],
                "rollout_photo": views["rollout"].outputs["on_photo"], "posemb": views["posemb"].outputs["picture"]}
-    out = [outputs[name] for name in analyse.OUTPUTS]
-    main_in = [inputs.image, inputs.model, inputs.size, lang]
+    private = {"api_visibility": "private"}
 
     def admit(lang):
-        analyse.admit(ctx, len(getattr(demo, "_queue", None) or ()), lang)
+        upload.admit(ctx, lang)
 
-    def analyse_many(images, model_names, sizes, langs):
-        return analyse.analyse_many(ctx, images, model_names, sizes, langs)
+    def analyze_many(images, model_names, sizes, langs):
+        return upload.analyze_many(ctx, images, model_names, sizes, langs)
 
     def on_model(name, lang):
-        named = analyse.on_model_change(ctx, name, lang)
+        named = upload.on_model_change(ctx, name, lang)
         return {{"size": inputs.size, "examples": inputs.examples}[k]: v for k, v in named.items()}
 
-    redraw = {**refresh, "api_visibility": "private", "show_progress": "hidden"}
-    inputs.image.change(admit, [lang], None, queue=False, api_visibility="private").success(
-        analyse_many, main_in, out, api_name="analyze", batch=True, max_batch_size=analyse.BATCH,
-        api_description="Analyse a photo: status, top-5, patch grid, tokens, shapes, rollout over the input "
-                        "and the photo, position-embedding similarity.").then(**redraw)
-    inputs.model.input(on_model, [inputs.model, lang], [inputs.size, inputs.examples], queue=False,
-                       api_visibility="private").then(admit, [lang], None, queue=False).success(
-        analyse_many, main_in, out, batch=True, max_batch_size=analyse.BATCH, api_visibility="private").then(**redraw)
-    inputs.size.input(admit, [lang], None, queue=False, api_visibility="private").success(
-        analyse_many, main_in, out, batch=True, max_batch_size=analyse.BATCH, api_visibility="private").then(**redraw)
+    def then_analyze(admitted, **api):
+        admitted.success(analyze_many, [inputs.image, inputs.model, inputs.size, lang],
+                         [outputs[name] for name in upload.OUTPUTS], batch=True, max_batch_size=upload.BATCH,
+                         **api).then(**refresh, **private, show_progress="hidden")
+
+    then_analyze(inputs.image.change(admit, [lang], None, queue=False, **private), api_name="analyze",
+                 api_description="Analyze a photo: status, top-5, patch grid, tokens, shapes, rollout over the "
+                                 "input and the photo, position-embedding similarity.")
+    then_analyze(inputs.size.input(admit, [lang], None, queue=False, **private), **private)
+    then_analyze(inputs.model.input(on_model, [inputs.model, lang], [inputs.size, inputs.examples], queue=False,
+                                    **private).then(admit, [lang], None, queue=False, **private), **private)
 
 
 def wire_views(ctx: AppContext, views: dict[str, View], section_tabs: dict, session: gr.State,
                lang: gr.Radio, visible: gr.State) -> dict:
     """Each view renders when it is shown and when its controls move. Returns the event arguments
     that redraw the view on show (after an analysis, or a switch of language)."""
+    private = {"api_visibility": "private"}
     for view in views.values():
         ins = [session, lang, *view.controls.values()]
-        for control in view.controls.values():
-            event = control.release if isinstance(control, gr.Slider) else control.input
-            event(view.handler(ctx), ins, list(view.outputs.values()), api_visibility="private",
-                  show_progress="hidden")
+        moved = [c.release if isinstance(c, gr.Slider) else c.input for c in view.controls.values()]
+        if moved:
+            gr.on(moved, view.handler(ctx), ins, view.targets(), show_progress="hidden", **private)
 
         def show(state, session, lang, *values, view=view):
             state = {**state, "section": view.section, view.section: view.id}
             return {visible: state, **view.handler(ctx)(session, lang, *values)}
 
-        view.tab.select(show, [visible, *ins], [visible, *view.outputs.values()], api_visibility="private")
+        view.tab.select(show, [visible, *ins], [visible, *view.targets()], **private)
     every_input = {visible, session, lang} | {c for v in views.values() for c in v.controls.values()}
-    every_output = list({id(c): c for v in views.values() for c in v.outputs.values()}.values())
+    every_output = list({id(c): c for v in views.values() for c in v.targets()}.values())
 
     def render_visible(data: dict, section: str | None = None):
         state = data[visible] if section is None else {**data[visible], "section": section}
@@ -159,22 +161,25 @@ def wire_views(ctx: AppContext, views: dict[str, View], section_tabs: dict, sess
 
     for section, tab in section_tabs.items():
         tab.select(lambda data, section=section: render_visible(data, section), every_input,
-                   [visible, *every_output], api_visibility="private")
+                   [visible, *every_output], **private)
     return {"fn": render_visible, "inputs": every_input, "outputs": [visible, *every_output]}
 
 
-def wire_language(ctx: AppContext, inputs: analyse.Inputs, session: gr.State, lang: gr.Radio,
-                  status: gr.Markdown, refresh: dict) -> None:
-    """The radio switches the page's labels (in the browser), the messages, and the pictures' words."""
+def wire_language(ctx: AppContext, inputs: upload.Inputs, session: gr.State, lang: gr.Radio,
+                  status: gr.Markdown, predictions: gr.Label, refresh: dict) -> None:
+    """The radio switches the page's labels (in the browser), the messages, the class names and the
+    pictures' words."""
     lang.change(None, [lang], [lang], js=SET_LANG_JS)
 
     def on_lang(value, current, model_name):
         loaded = ctx.start if model_name in (None, ctx.start.name) else None
-        sizes = {} if loaded is None else {inputs.size: gr.update(choices=analyse.size_choices(loaded, value))}
+        sizes = {} if loaded is None else {inputs.size: gr.update(choices=upload.size_choices(loaded, value))}
         # the model line follows the language; an analysis message is left alone
-        return {status: analyse.status_line(ctx, value) if current is None else gr.update(), **sizes}
+        return {status: upload.status_line(ctx, value) if current is None else gr.update(),
+                predictions: upload.predictions_in(ctx, current, value), **sizes}
 
-    lang.change(on_lang, [lang, session, inputs.model], [status, inputs.size], api_visibility="private")
+    lang.change(on_lang, [lang, session, inputs.model], [status, predictions, inputs.size],
+                api_visibility="private")
     lang.change(**refresh, api_visibility="private", show_progress="hidden")
 
 
@@ -205,12 +210,13 @@ def main(argv: list[str] | None = None) -> None:
         os.environ["VITVIZ_COMPILE"] = a.compile
     if a.request_memory_mb:
         os.environ["VITVIZ_REQUEST_MEMORY_MB"] = str(a.request_memory_mb)
-    demo = create_demo(a.model, a.device, a.dtype, a.public)
-    start = demo.vitviz.start
+    ctx = AppContext.create(a.model, a.device, a.dtype, a.public)
+    demo = build(ctx)
+    start = ctx.start
     # the start model gets the compiled forward (vitviz/compiled.py); it serves eagerly meanwhile
     start.compiled.start(start, background=compiled.setting() != "wait")
     # several events at once: while one waits for the model thread, others decode uploads and move files
-    demo.queue(default_concurrency_limit=4, max_size=2 * analyse.MAX_WAITING).launch(
+    demo.queue(default_concurrency_limit=4, max_size=2 * upload.MAX_WAITING).launch(
         server_name=a.host, server_port=a.port, **launch_kwargs())
 
 

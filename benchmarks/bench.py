@@ -13,7 +13,7 @@ one run, batch 1:
   re-render  a control change (fusion / discard / opacity): rollout redrawn from cache
   class map  Chefer relevance for the top class: one extra forward + backward
   click      a patch clicked: its query maps redrawn from cache (server-side time)
-  burst      32 uploads analysed batched (4 at a time, as the app's queue) vs one by one
+  burst      32 uploads analyzed batched (4 at a time, as the app's queue) vs one by one
 
 The models get the compiled forward the app uses (vitviz/compiled.py) before timing starts;
 VITVIZ_COMPILE=0 measures the eager path.
@@ -144,7 +144,7 @@ def main() -> None:
         def run():
             an = analyze(loaded, photo)
             views.predictions(an)
-            views.patches(an, loaded.family)
+            views.patches(an)
             views.rollout(an, "mean", 0.0, 0.5)
             views.position_similarity(loaded)
             return an

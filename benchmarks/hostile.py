@@ -8,9 +8,9 @@ architecture with random weights unless --model is given), then, with gradio_cli
   refusals  models outside the list (paths, a long name, an id that may be cached), malformed,
             off-grid, oversized and unlisted sizes: the answer's words, its latency, and the
             server's resident memory before, during and after
-  flood     --flood uploads submitted at once from --clients clients: how many were analysed,
+  flood     --flood uploads submitted at once from --clients clients: how many were analyzed,
             how many were told the server is busy, how many failed otherwise, the peak memory
-  after     a normal upload is still analysed
+  after     a normal upload is still analyzed
 
 Every request has a timeout and the script a deadline; it only talks to 127.0.0.1.
 """
@@ -51,12 +51,12 @@ def refusals(client, model: str, size: str, sampler: RssSampler) -> dict:
             answers.append(msg)
             leaks += [w for w in LEAKS if w in msg.replace(model, "")]
     return {"n": len(latencies), "p50": statistics.median(latencies), "max": max(latencies), "leaks": leaks,
-            "analysed": sum(a.startswith("Analysed") or "분석했습니다" in a for a in answers),
+            "analyzed": sum(a.startswith("Analyzed") or "분석했습니다" in a for a in answers),
             "before": before, "peak": sampler.peak, "after": sampler.now(), "example": answers[-2]}
 
 
 def flood(clients: list, model: str, size: str, n: int, sampler: RssSampler) -> dict:
-    """n uploads at once: analysed, told busy, failed otherwise; the peak memory."""
+    """n uploads at once: analyzed, told busy, failed otherwise; the peak memory."""
     from gradio_client import handle_file
 
     sampler.peak = sampler.now()
@@ -66,7 +66,7 @@ def flood(clients: list, model: str, size: str, n: int, sampler: RssSampler) -> 
 
     def outcome(job) -> str:
         try:
-            return "analysed" if str(job.result(timeout=REQUEST_TIMEOUT_S)[0]).startswith("Analysed") else "other"
+            return "analyzed" if str(job.result(timeout=REQUEST_TIMEOUT_S)[0]).startswith("Analyzed") else "other"
         except Exception as exc:                       # the admission step's translated gr.Error
             return "busy" if "busy" in str(exc) else f"failed: {type(exc).__name__}"
 
@@ -102,7 +102,7 @@ def main() -> None:
     mb = 2**20
     print(f"\nvitviz under hostile requests · public mode · model {'ViT-B/16 random' if not a.model else a.model}")
     print(f"refusals: {r['n']} requests (models outside the list, paths, bad sizes; en + ko): "
-          f"{r['analysed']} analysed, latency p50 {1000 * r['p50']:.0f} ms, max {1000 * r['max']:.0f} ms; "
+          f"{r['analyzed']} analyzed, latency p50 {1000 * r['p50']:.0f} ms, max {1000 * r['max']:.0f} ms; "
           f"leaked words: {r['leaks'] or 'none'}")
     print(f"  server RSS {r['before'] / mb:.0f} MB before, peak {r['peak'] / mb:.0f} MB "
           f"(+{(r['peak'] - r['before']) / mb:.0f} MB), {r['after'] / mb:.0f} MB after")

@@ -127,7 +127,7 @@ def main() -> None:
             job = clients[i % len(clients)].submit(handle_file(PHOTOS[i % len(PHOTOS)]), model, size, "en",
                                                    api_name="/analyze")
             out = job.result(timeout=REQUEST_TIMEOUT_S)
-            return time.perf_counter() - t0, str(out[0]).startswith("Analysed")
+            return time.perf_counter() - t0, str(out[0]).startswith("Analyzed")
 
         upload(0)                                   # warm-up: model loaded, first pass done
         t0 = time.perf_counter()

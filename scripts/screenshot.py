@@ -38,7 +38,7 @@ def main() -> None:
     from playwright.sync_api import sync_playwright
 
     import app
-    from vitviz.i18n import t
+    from ui.text import t
 
     width, height = (int(v) for v in a.size.split("x"))
     out = Path(a.out)
@@ -77,7 +77,7 @@ def tab_key(module) -> str:
 
 
 def shoot(page, module, lang: str, path: Path) -> None:
-    from vitviz.i18n import t
+    from ui.text import t
 
     page.get_by_role("tab", name=t(tab_key(module), lang), exact=True).click()
     if module.ID == "faith":

@@ -39,7 +39,7 @@ def image_src(page, elem_id):
     return img.first.get_attribute("src") if img.count() else None
 
 
-def upload(page, path, expect="Analysed"):
+def upload(page, path, expect="Analyzed"):
     """Upload a file and wait for the status line of this analysis: callers pass words that the
     previous status does not contain (the first upload, or a switch of language)."""
     page.locator("#upload input[type=file]").set_input_files(str(path))
@@ -53,7 +53,7 @@ def test_upload_shows_maps_and_korean_switch(app_url, browser):
     page.goto(app_url)
     page.wait_for_selector("#upload", timeout=60_000)
     upload(page, ROOT / "assets" / "examples" / "coffee.jpg")
-    assert "Analysed" in page.locator("#status").inner_text()
+    assert "Analyzed" in page.locator("#status").inner_text()
     assert page.locator("#predictions").inner_text().strip()
     for elem in ("patch-grid", "tokens"):
         assert image_src(page, elem), elem
@@ -89,7 +89,7 @@ def test_upload_shows_maps_and_korean_switch(app_url, browser):
 def test_every_view_is_one_click_away_at_classroom_sizes(app_url, browser, size):
     """No view hides behind an overflow menu: each section's view tabs are all on screen."""
     import app
-    from vitviz.i18n import t
+    from ui.text import t
 
     page = browser.new_page(viewport={"width": size[0], "height": size[1]}, locale="en-US")
     page.goto(app_url)
@@ -113,7 +113,7 @@ def test_every_view_shows_its_picture_in_both_languages(app_url, browser, lang):
     """At 1280×800, after one upload, every view of every section shows a picture or plot (a
     model without a decoder says why it shows no MAE); one screenshot per view."""
     import app
-    from vitviz.i18n import t
+    from ui.text import t
 
     shots = SHOTS / "views"
     shots.mkdir(parents=True, exist_ok=True)
@@ -121,7 +121,7 @@ def test_every_view_shows_its_picture_in_both_languages(app_url, browser, lang):
     page.goto(app_url)
     page.wait_for_selector("#upload", timeout=60_000)
     page.wait_for_function(f"() => document.body.innerText.includes({t('image', lang)!r})", timeout=30_000)
-    upload(page, ROOT / "assets" / "examples" / "coffee.jpg", expect="Analysed" if lang == "en" else "분석했습니다")
+    upload(page, ROOT / "assets" / "examples" / "coffee.jpg", expect="Analyzed" if lang == "en" else "분석했습니다")
     for section, modules in app.SECTIONS.items():
         page.get_by_role("tab", name=t(f"sec_{section}", lang), exact=True).click()
         for module in modules:

@@ -128,10 +128,14 @@ def test_cli_explain_writes_figures_and_skips_bad_files(tiny_vit_dir, tmp_path, 
 
 
 def test_every_string_has_english_and_korean():
-    from vitviz.i18n import STRINGS, lang_of, t
+    from ui import strings
+    from ui.text import t
+    from vitviz.i18n import STRINGS, lang_of
 
-    assert set(STRINGS["en"]) == set(STRINGS["ko"])
-    assert all(STRINGS["ko"][k].strip() for k in STRINGS["ko"])
+    for table in (STRINGS, strings.STRINGS):
+        assert set(table["en"]) == set(table["ko"])
+        assert all(table["ko"][k].strip() for k in table["ko"])
+    assert not set(STRINGS["en"]) & set(strings.STRINGS["en"])     # each word in one place
     assert lang_of("ko-KR,ko;q=0.9") == "ko" and lang_of("fr-FR") == "en"
     assert "1.50" in t("ok", "en", model="m", device="cpu", dtype="float32", seconds=1.5)
 
@@ -143,10 +147,10 @@ def test_regression_bold_renders_in_korean():
 
     from markdown_it import MarkdownIt
 
-    from vitviz.i18n import STRINGS
+    from ui.text import PAGE
 
     md = MarkdownIt("commonmark")
-    for lang, table in STRINGS.items():
+    for lang, table in PAGE.tables.items():
         for key, text in table.items():
             filled = re.sub(r"\{[^}]*\}", "1,000", text)        # placeholders as the numbers they become
             assert "**" not in md.render(filled), (lang, key)

@@ -4,6 +4,8 @@ the analysis store's bound and the ZeroGPU runner (with a stand-in for the `spac
 import contextvars
 import multiprocessing
 import os
+import time
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -176,23 +178,38 @@ def test_too_large_message_says_how_large(tmp_path):
 def test_a_flood_is_told_to_come_back(tiny_vit_dir):
     import gradio as gr
 
-    from ui import analyse
+    from ui import upload
+    from ui.context import Waiting
 
-    ctx = None
-    analyse.admit(ctx, analyse.MAX_WAITING - 1, "en")                  # still room
+    ctx = SimpleNamespace(waiting=Waiting(expire_s=60))
+    for _ in range(upload.MAX_WAITING):
+        upload.admit(ctx, "en")                                        # still room
     with pytest.raises(gr.Error) as e:
-        analyse.admit(ctx, analyse.MAX_WAITING, "ko")
+        upload.admit(ctx, "ko")
     assert "바쁩니다" in str(e.value.message)
+    ctx.waiting.done()                                                  # one answered: room for one more
+    upload.admit(ctx, "en")
+
+
+def test_unanswered_tickets_expire():
+    from ui.context import Waiting
+
+    waiting = Waiting(expire_s=0.05)
+    assert [waiting.admit() for _ in range(3)] == [0, 1, 2]
+    time.sleep(0.1)
+    assert waiting.admit() == 0                       # the three closed tabs no longer count
 
 
 def test_the_store_keeps_the_sessions_within_its_budget(tiny_loaded, photo):
-    from vitviz.store import AnalysisStore
+    from vitviz.analysis import Analysis
+    from vitviz.cache import Cache
 
     an = analyze(tiny_loaded, photo)
-    store = AnalysisStore(budget_bytes=int(an.nbytes() * 3.5))
-    keys = [store.put(analyze(tiny_loaded, photo)) for _ in range(10)]
-    assert len(store) == 3 and store.nbytes <= store.budget
-    assert store.get(keys[0]) is None and store.get(keys[-1]) is not None
+    store = Cache(max_bytes=int(an.nbytes() * 3.5), size_of=Analysis.nbytes)
+    for key in range(10):
+        store.put(key, analyze(tiny_loaded, photo))
+    assert len(store) == 3 and store.nbytes <= store.max_bytes
+    assert store.lookup(0) is None and store.lookup(9) is not None
 
 
 def test_an_analysis_keeps_a_display_copy_not_the_upload(tiny_loaded):
@@ -235,14 +252,14 @@ def test_zerogpu_work_crosses_a_process_boundary(tiny_vit_dir, photo):
     """Model work on ZeroGPU receives a model name and tensors and returns picklable results;
     the forward, the class-specific backward and the faithfulness batch run there, each asking
     for seconds that follow its work; the drawing stays here."""
-    from ui import analyse, classmap, faithfulness
+    from ui import classmap, faithfulness, upload
 
     ctx = zerogpu_context(tiny_vit_dir)
-    analyses, on_cpu = ctx.analyse(ctx.start, [photo], (32, 32))
+    analyses, on_cpu = ctx.analyze(ctx.start, [photo], (32, 32))
     local = analyze(ctx.start, photo)
     assert not on_cpu and np.allclose(analyses[0].probs, local.probs, atol=1e-6)
-    ctx.analyse(ctx.start, [photo] * 4, (64, 64))
-    session = analyse.analyse_group(ctx, [photo], ctx.start.name, "32x32", ["en"])[0]["session"]
+    ctx.analyze(ctx.start, [photo] * 4, (64, 64))
+    session = upload.analyze_group(ctx, [photo], ctx.start.name, "32x32", ["en"])[0]["session"]
     classmap.render(ctx, session, "en", target=None, method="chefer", alpha=0.5)
     faithfulness.measure(ctx, session, "en", "black")
     ran = ctx.runner._gpu.calls
@@ -272,7 +289,7 @@ def test_zerogpu_seconds_follow_the_work():
 def test_zerogpu_quota_falls_back_to_the_cpu(tiny_vit_dir, photo):
     import gradio as gr
 
-    from ui import analyse
+    from ui import upload
 
     def refuse(*args):
         refused.append(args[0])
@@ -282,10 +299,10 @@ def test_zerogpu_quota_falls_back_to_the_cpu(tiny_vit_dir, photo):
     refused = []
     ctx = zerogpu_context(tiny_vit_dir)
     ctx.runner.cpu_dtype, ctx.runner._gpu = "float32", refuse
-    analyses, on_cpu = ctx.analyse(ctx.start, [photo], (32, 32))
+    analyses, on_cpu = ctx.analyze(ctx.start, [photo], (32, 32))
     assert on_cpu and analyses[0].probs is not None and refused == ["forward"]
-    status = analyse.analyse_group(ctx, [photo], ctx.start.name, "32x32", ["en"])[0]["status"]
-    assert status.startswith("Analysed") and "ran on the CPU" in status     # a note, not an error
+    status = upload.analyze_group(ctx, [photo], ctx.start.name, "32x32", ["en"])[0]["status"]
+    assert status.startswith("Analyzed") and "ran on the CPU" in status     # a note, not an error
 
 
 def test_the_model_thread_sees_the_requests_context():
@@ -319,5 +336,5 @@ def test_the_real_spaces_decorator_is_harmless_off_zerogpu(tiny_vit_dir, photo, 
     monkeypatch.delenv("SPACES_ZERO_GPU", raising=False)
     ctx = AppContext.create(tiny_vit_dir, "cpu", "float32", public=False)
     ctx.runner = ModelRunner(zerogpu=True, cpu_dtype="float32")
-    analyses, on_cpu = ctx.analyse(ctx.start, [photo], (32, 32))
+    analyses, on_cpu = ctx.analyze(ctx.start, [photo], (32, 32))
     assert not on_cpu and analyses[0].probs is not None

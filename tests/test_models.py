@@ -117,7 +117,7 @@ def test_importing_vitviz_does_not_import_gradio():
 def test_model_cache_respects_the_memory_budget(monkeypatch, tiny_vit_dir, tiny_deit_dir):
     models.clear_cache()
     a = models.load(tiny_vit_dir, "cpu", "float32")
-    monkeypatch.setattr(models, "MAX_MODEL_BYTES", models.model_bytes(a) + 1)   # room for one tiny model
+    monkeypatch.setattr(models._MODELS, "max_bytes", models.model_bytes(a) + 1)   # room for one tiny model
     b = models.load(tiny_deit_dir, "cpu", "float32")
-    assert list(models._CACHE.values()) == [b]
+    assert models._MODELS.values() == [b]
     assert models.load(tiny_vit_dir, "cpu", "float32") is not a               # was evicted, loaded again

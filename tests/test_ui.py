@@ -7,7 +7,6 @@ import pytest
 from PIL import Image
 
 from ui import (
-    analyse,
     bias,
     classmap,
     click,
@@ -23,6 +22,7 @@ from ui import (
     posemb,
     raw,
     rollout,
+    upload,
 )
 from ui.context import AppContext, Expired, Session
 
@@ -41,21 +41,21 @@ def photo_path(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def session(ctx, photo_path):
-    result = analyse.analyse_group(ctx, [photo_path], ctx.start.name, "32x32", ["en"])[0]
+    result = upload.analyze_group(ctx, [photo_path], ctx.start.name, "32x32", ["en"])[0]
     return result["session"]
 
 
 def named(columns):
     """The batched handler's columns, read back by name."""
-    return [dict(zip(analyse.OUTPUTS, row)) for row in zip(*columns)]
+    return [dict(zip(upload.OUTPUTS, row)) for row in zip(*columns)]
 
 
 def test_batched_analysis_returns_every_output_by_name(ctx, photo_path, tmp_path):
     bad = tmp_path / "bad.png"
     bad.write_text("not an image")
-    good, broken, empty = named(analyse.analyse_many(ctx, [photo_path, str(bad), None], [ctx.start.name] * 3,
+    good, broken, empty = named(upload.analyze_many(ctx, [photo_path, str(bad), None], [ctx.start.name] * 3,
                                                      ["32x32"] * 3, ["en", "ko", "en"]))
-    assert good["status"].startswith("Analysed with") and isinstance(good["session"], Session)
+    assert good["status"].startswith("Analyzed with") and isinstance(good["session"], Session)
     assert len(good["predictions"]) == 5 and "4×4 = 16" in good["shapes"]
     for name in ("patch_grid", "tokens", "rollout_input", "rollout_photo", "posemb"):
         assert Image.open(good[name]).size[0] > 0, name
@@ -83,7 +83,7 @@ def test_every_view_renders_by_name(ctx, session):
     for module, (controls, outputs) in cases.items():
         out = module.render(ctx, session, "en", **controls)
         assert set(out) == outputs, module.ID
-    assert rollout.render(ctx, session, "en", **rollout.DEFAULTS)["on_input"].ndim == 3
+    assert rollout.render(ctx, session, "en", )["on_input"].ndim == 3
     steps = inside.render(ctx, session, "ko")
     assert "패치" in steps["text0"] and len(steps) == 2 * inside.STEPS
 
@@ -100,10 +100,10 @@ def test_controls_follow_the_model(ctx, session):
 
 def test_deit_offers_the_distillation_token(tiny_deit_dir, photo_path):
     ctx = AppContext.create(tiny_deit_dir, "cpu", "float32", public=False)
-    session = analyse.analyse_group(ctx, [photo_path], ctx.start.name, "", ["en"])[0]["session"]
-    out = rollout.render(ctx, session, "en", **{**rollout.DEFAULTS, "query": 1})
+    session = upload.analyze_group(ctx, [photo_path], ctx.start.name, "", ["en"])[0]["session"]
+    out = rollout.render(ctx, session, "en", query=1)
     assert out["query"]["visible"] and out["query"]["choices"] == [("[CLS]", 0), ("[DIST]", 1)]
-    cls = rollout.render(ctx, session, "en", **rollout.DEFAULTS)["on_input"]
+    cls = rollout.render(ctx, session, "en")["on_input"]
     assert not np.array_equal(cls, out["on_input"])            # the [DIST] map is its own
     assert patches.render(ctx, session, "en")["dist_help"]["visible"]
 
@@ -142,8 +142,8 @@ def test_an_expired_session_updates_nothing_and_says_so(ctx):
     from ui.view import View
 
     with pytest.raises(Expired):
-        rollout.render(ctx, gone, "en", **rollout.DEFAULTS)
-    handle = View("rollout", "explain", None, rollout.render).handler(ctx)
+        rollout.render(ctx, gone, "en")
+    handle = View(rollout.render).handler(ctx)
     assert handle(gone, "en") == {} and handle(None, "en") == {}
     assert posemb.render(ctx, None, "en")["picture"]           # model-only: shown before any upload
 
@@ -193,13 +193,13 @@ def test_an_example_clicked_again_is_not_run_again(tiny_vit_dir, tmp_path, monke
     for copy in (first, second):
         copy.parent.mkdir()
         shutil.copy(example, copy)
-    a = analyse.analyse_group(ctx, [str(first)], ctx.start.name, "", ["en"])[0]
-    b = analyse.analyse_group(ctx, [str(second)], ctx.start.name, "", ["ko"])[0]
-    assert len(forwards) == 1 and ctx.store.get(a["session"].key) is ctx.store.get(b["session"].key)
+    a = upload.analyze_group(ctx, [str(first)], ctx.start.name, "", ["en"])[0]
+    b = upload.analyze_group(ctx, [str(second)], ctx.start.name, "", ["ko"])[0]
+    assert len(forwards) == 1 and ctx.store.lookup(a["session"].key) is ctx.store.lookup(b["session"].key)
     assert examples.which(str(first)) == example.name and examples.which(__file__) is None
     other = tmp_path / "edited.png"
     Image.open(example).convert("RGB").transpose(Image.FLIP_LEFT_RIGHT).save(other)
-    analyse.analyse_group(ctx, [str(other)], ctx.start.name, "", ["en"])
+    upload.analyze_group(ctx, [str(other)], ctx.start.name, "", ["en"])
     assert len(forwards) == 2                                   # any other photo runs the model
 
 
@@ -217,15 +217,44 @@ def test_inductive_bias_findings_speak_the_users_language_whichever_model_leads(
 
 def test_regression_tile_captions_clear_of_gradios_label(ctx, session):
     """Gradio's label badge covered the first tiles' captions ("L0 H0", "emb"): the tile sheets
-    start below a white band, and a click on the overview still finds its tile."""
+    start below a white band the UI adds (the library's pictures have none), and a click on the
+    overview still finds its tile."""
+    from ui.view import BADGE_BAND
     from vitviz import render, views
 
     overview = raw.render(ctx, session, "en", layer=0, head="mean", one_scale=False, alpha=0.5, query=0)["overview"]
-    assert (overview[:render.BADGE_BAND] == 255).all()
-    assert (norms.render(ctx, session, "en")["picture"][:render.BADGE_BAND] == 255).all()
+    assert (overview[:BADGE_BAND] == 255).all()
+    assert (norms.render(ctx, session, "en")["picture"][:BADGE_BAND] == 255).all()
     _, an = ctx.open(session)
+    assert not (views.raw_attention(an, 0, None, False, 0.5)[0][:BADGE_BAND] == 255).all()
     tile, gap, cap = views.OVERVIEW_TILE, render.TILE_GAP, render.CAPTION_H
     row = round(tile * an.grid[0] / an.grid[1]) + gap + cap
     x = gap + 2 * (tile + gap) + tile // 2                                  # the third head's column
-    assert views.overview_cell(an, x, render.BADGE_BAND + gap + 2) == (0, 2)
-    assert views.overview_cell(an, x, render.BADGE_BAND + gap + row + 2) == (1, 2)
+    assert views.overview_cell(an, x, gap + row + 2) == (1, 2)
+    for y, layer in ((BADGE_BAND + gap + 2, 0), (BADGE_BAND + gap + row + 2, 1)):
+        evt = gr.SelectData(None, {"index": [x, y], "value": None, "selected": True})
+        assert raw.pick_tile(ctx, session, evt) == {"layer": layer, "head": "2"}
+
+
+def test_regression_views_lay_out_content_only_and_read_no_model_config():
+    """Tabs and sections were declared twice (each module and app.SECTIONS), and views read Hugging Face
+    configs and branched on model names: the composer opens every tab, facts come from LoadedModel."""
+    from pathlib import Path
+
+    import app
+
+    for path in Path(app.__file__).resolve().parent.joinpath("ui").glob("*.py"):
+        source = path.read_text()
+        for seam in ("gr.Tab(", "SECTION", ".config", ".family", "BUNDLED", "id2label", "encoder_config"):
+            assert seam not in source, f"{path.name} has {seam}"
+    assert "BADGE" not in Path(app.__file__).resolve().parent.joinpath("vitviz", "render.py").read_text()
+
+
+def test_every_view_in_the_sections_is_composed_once(tiny_vit_dir):
+    import app
+    from ui.context import AppContext
+
+    ctx = AppContext.create(tiny_vit_dir, "cpu", "float32", public=False)
+    app.build(ctx)
+    ids = [m.ID for modules in app.SECTIONS.values() for m in modules]
+    assert len(ids) == len(set(ids)) and all(hasattr(m, "build") for ms in app.SECTIONS.values() for m in ms)

@@ -9,13 +9,12 @@ from pathlib import Path
 import gradio as gr
 
 from vitviz import models, study
-from vitviz.i18n import t
 
 from .context import AppContext, Session
-from .text import L
-from .view import Shared, View, out_image
+from .text import L, t
+from .view import Shared, View, clear_of_badge, out_image
 
-ID, SECTION = "bias", "learn"
+ID = "bias"
 STUDY = Path(__file__).resolve().parent.parent / "results" / "inductive-bias"
 
 
@@ -43,11 +42,8 @@ def findings(records: list[dict], lang: str) -> str:
 
 def distillation(lang: str) -> str:
     """The bundled model's teacher and heads, from its training record."""
-    path = models.BUNDLED_DIR / "training.json"
-    if not path.exists():
-        return ""
-    rec = json.loads(path.read_text())
-    if "teacher" not in rec:
+    rec = models.bundled_training_record()
+    if not rec or "teacher" not in rec:
         return ""
     heads = rec.get("heads", {})
     return t("bias_distilled", lang, teacher=f"{100 * rec['teacher']['test_accuracy']:.2f}",
@@ -58,19 +54,20 @@ def distillation(lang: str) -> str:
 def render(ctx: AppContext, session: Session | None, lang: str) -> dict:
     records = study_records()
     table = study.table(records, lang) if records else ""
-    plot = ctx.pictures.get(("study plot", lang, len(records)),
-                            lambda: ctx.picture(study.plot(records, lang), lossless=True)) if records else None
+    plot = None
+    if records:
+        plot = ctx.pictures.get(("study plot", lang, len(records)),
+                                lambda: ctx.picture(clear_of_badge(study.plot(records, lang)), lossless=True))
     return {"findings": findings(records, lang), "plot": plot, "table": table, "distillation": distillation(lang)}
 
 
 def build(ctx: AppContext, shared: Shared) -> View:
-    with gr.Tab(L("tab_bias"), id=ID) as tab:
-        gr.Markdown(L("bias_help"))
-        with gr.Row():
-            plot = out_image("bias_plot", "bias-plot")
-            with gr.Column():
-                findings_md = gr.Markdown(elem_id="bias-findings")
-                table = gr.Markdown(elem_id="bias-table")
-        distilled = gr.Markdown(elem_id="bias-distillation")
-    return View(ID, SECTION, tab, render,
+    gr.Markdown(L("bias_help"))
+    with gr.Row():
+        plot = out_image("bias_plot", "bias-plot")
+        with gr.Column():
+            findings_md = gr.Markdown(elem_id="bias-findings")
+            table = gr.Markdown(elem_id="bias-table")
+    distilled = gr.Markdown(elem_id="bias-distillation")
+    return View(render,
                 outputs={"findings": findings_md, "plot": plot, "table": table, "distillation": distilled})

@@ -7,14 +7,13 @@ import gradio as gr
 
 from vitviz import explain, views
 from vitviz.analysis import Analysis
-from vitviz.i18n import t
 from vitviz.models import LoadedModel
 
 from .context import AppContext, Session
-from .text import L
+from .text import L, t
 from .view import Shared, View, out_image
 
-ID, SECTION = "class", "explain"
+ID = "class"
 
 
 def class_maps(ctx: AppContext, loaded: LoadedModel, an: Analysis, target: int) -> dict:
@@ -33,7 +32,7 @@ def draw(ctx: AppContext, loaded: LoadedModel, an: Analysis, lang: str, target=N
     if not loaded.has_classifier:
         return {"on_input": None, "on_photo": None, "note": t("no_classifier", lang, model=loaded.name),
                 "target": gr.update(choices=[], value=None), "method": gr.update(choices=methods)}
-    choices = views.class_choices(an)
+    choices = views.class_choices(an, lang)
     target = target if target in [c[1] for c in choices] else choices[0][1]
     on_input, on_photo = views.class_specific(an, class_maps(ctx, loaded, an, target), method, alpha, lang)
     return {"on_input": on_input, "on_photo": on_photo, "note": "",
@@ -45,16 +44,14 @@ def render(ctx: AppContext, session: Session | None, lang: str, **controls) -> d
 
 
 def build(ctx: AppContext, shared: Shared) -> View:
-    with gr.Tab(L("tab_class"), id=ID) as tab:
-        with gr.Row():
-            target = gr.Dropdown([], label=L("target_class"), elem_id="class-target")
-            method = gr.Radio([(t(f"method_{m}", "en"), m) for m in explain.CLASS_METHODS], value="chefer",
-                              label=L("method"))
-        note = gr.Markdown()
-        with gr.Row():
-            on_input = out_image("class_map", "class-seen")
-            on_photo = out_image("on_photo", "class-photo")
-    return View(ID, SECTION, tab, render,
+    with gr.Row():
+        target = gr.Dropdown([], label=L("target_class"), elem_id="class-target")
+        method = gr.Radio([(t(f"method_{m}", "en"), m) for m in explain.CLASS_METHODS], value="chefer",
+                          label=L("method"))
+    note = gr.Markdown()
+    with gr.Row():
+        on_input = out_image("class_map", "class-seen")
+        on_photo = out_image("on_photo", "class-photo")
+    return View(render,
                 controls={"target": target, "method": method, "alpha": shared.alpha},
-                outputs={"on_input": on_input, "on_photo": on_photo, "note": note, "target": target,
-                         "method": method})
+                outputs={"on_input": on_input, "on_photo": on_photo, "note": note})

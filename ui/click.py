@@ -13,8 +13,13 @@ from .context import AppContext, Session
 from .text import L
 from .view import Shared, View, guarded, head_choices, head_dropdown, head_value, layer_slider, out_image, parse_head
 
-ID, SECTION = "click", "explain"
-MAPS = ("attention", "head_mean", "rollout", "posemb")
+ID = "click"
+# the clicked patch's four maps: output name -> the key of its label and element id (query_att, query-att)
+MAPS = {"attention": "att", "head_mean": "mean", "rollout": "rollout", "posemb": "posemb"}
+
+
+def map_image(name: str) -> gr.Image:
+    return out_image(f"query_{MAPS[name]}", f"query-{MAPS[name]}")
 
 
 def draw(ctx: AppContext, loaded: LoadedModel, an: Analysis, lang: str, patch=None, layer: int = 0,
@@ -43,22 +48,17 @@ def click(ctx: AppContext, session: Session | None, lang: str, layer, head, alph
 
 
 def build(ctx: AppContext, shared: Shared) -> View:
-    with gr.Tab(L("tab_click"), id=ID) as tab:
-        gr.Markdown(L("click_help"))
-        with gr.Row():
-            layer, head = layer_slider(ctx.start), head_dropdown(ctx.start)
-            patch = gr.Number(None, label=L("patch"), precision=0, interactive=False, elem_id="query-patch")
-        with gr.Row():
-            canvas = gr.Image(label=L("click_image"), format="png", interactive=False, elem_id="click-canvas")
-            attention = out_image("query_att", "query-att")
-        with gr.Row():
-            head_mean = out_image("query_mean", "query-mean")
-            rollout = out_image("query_rollout", "query-rollout")
-            posemb = out_image("query_posemb", "query-posemb")
-    return View(ID, SECTION, tab, render,
-                controls={"patch": patch, "layer": layer, "head": head, "alpha": shared.alpha},
-                outputs={"canvas": canvas, "attention": attention, "head_mean": head_mean, "rollout": rollout,
-                         "posemb": posemb, "patch": patch, "layer": layer, "head": head})
+    gr.Markdown(L("click_help"))
+    with gr.Row():
+        layer, head = layer_slider(ctx.start), head_dropdown(ctx.start)
+        patch = gr.Number(None, label=L("patch"), precision=0, interactive=False, elem_id="query-patch")
+    with gr.Row():
+        canvas = gr.Image(label=L("click_image"), format="png", interactive=False, elem_id="click-canvas")
+        maps = {"attention": map_image("attention")}
+    with gr.Row():
+        maps |= {name: map_image(name) for name in ("head_mean", "rollout", "posemb")}
+    return View(render, controls={"patch": patch, "layer": layer, "head": head, "alpha": shared.alpha},
+                outputs={"canvas": canvas, **maps})
 
 
 def wire(ctx: AppContext, view: View, shared: Shared) -> None:
@@ -68,4 +68,4 @@ def wire(ctx: AppContext, view: View, shared: Shared) -> None:
         return view.updates(ctx, guarded(ctx, "click", lang, click, ctx, session, lang, layer, head, alpha, evt))
 
     view.outputs["canvas"].select(on_click, [shared.session, shared.lang, c["layer"], c["head"], c["alpha"]],
-                                  list(view.outputs.values()), api_visibility="private", show_progress="hidden")
+                                  view.targets(), api_visibility="private", show_progress="hidden")

@@ -8,23 +8,26 @@ the model's name, so the server's memory does not grow with the number of tabs.
 from __future__ import annotations
 
 import logging
+import threading
+import time
+import uuid
+from collections import deque
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from vitviz import hosting, limits, memory, models
 from vitviz.analysis import Analysis, analyze_batch, run_model
+from vitviz.cache import Cache
 from vitviz.hosting import Policy
-from vitviz.i18n import say, t
 from vitviz.limits import RequestRefused
-from vitviz.memo import Memo
 from vitviz.models import LoadedModel, ModelUnavailable
 from vitviz.preprocess import BadImage
 from vitviz.render import PictureSpool
-from vitviz.store import AnalysisStore
 
 from . import examples
 from .runner import ModelRunner
+from .text import say, t
 
 log = logging.getLogger("vitviz")
 
@@ -40,16 +43,47 @@ class Expired(LookupError):
     """The session's analysis was dropped from the store (memory budget) or there is none."""
 
 
+class Waiting:
+    """Uploads admitted and not yet answered, counted here because Gradio's queue length is not
+    public API. A ticket never answered (a tab closed mid-queue) expires, so the count cannot creep."""
+
+    def __init__(self, expire_s: float = 120.0):
+        self.expire_s = expire_s
+        self._admitted: deque[float] = deque()
+        self._lock = threading.Lock()
+
+    def admit(self) -> int:
+        """Take a ticket; returns how many were waiting before it."""
+        now = time.monotonic()
+        with self._lock:
+            while self._admitted and now - self._admitted[0] > self.expire_s:
+                self._admitted.popleft()
+            self._admitted.append(now)
+            return len(self._admitted) - 1
+
+    def done(self, n: int = 1) -> None:
+        """n uploads answered (or refused): their tickets go."""
+        with self._lock:
+            for _ in range(min(n, len(self._admitted))):
+                self._admitted.popleft()
+
+
+def session_store() -> Cache[Analysis]:
+    """The sessions' latest analyses within a byte budget (limits.session_budget_bytes)."""
+    return Cache(max_bytes=limits.session_budget_bytes(), size_of=Analysis.nbytes)
+
+
 @dataclass
 class AppContext:
     start: LoadedModel                       # the model the page opens with
     policy: Policy
     runner: ModelRunner = field(default_factory=ModelRunner)
-    store: AnalysisStore = field(default_factory=AnalysisStore)
+    store: Cache[Analysis] = field(default_factory=session_store)
     spool: PictureSpool = field(default_factory=PictureSpool)
-    pictures: Memo = field(default_factory=Memo)       # model-only pictures, written once as files
-    # Analyses of the example photos, shared by everybody who clicks one (ViT-B: ~11 MB each).
-    examples: Memo = field(default_factory=lambda: Memo(max_entries=16))
+    pictures: Cache = field(default_factory=Cache)     # model-only pictures, written once as files
+    # Analyzes of the example photos, shared by everybody who clicks one (ViT-B: ~11 MB each).
+    examples: Cache[Analysis] = field(default_factory=lambda: Cache(max_entries=16))
+    waiting: Waiting = field(default_factory=Waiting)
 
     @classmethod
     def create(cls, model: str | None = None, device: str | None = None, dtype: str | None = None,
@@ -85,9 +119,9 @@ class AppContext:
         limits.check_budget(limits.Shape.of(loaded), an.seen.shape[:2], self.policy.request_budget, kind=kind)
 
     # ------------------------------------------------------------ analyses
-    def analyse(self, loaded: LoadedModel, images: list, size: tuple[int, int]) -> tuple[list[Analysis], bool]:
-        """Analyse images (decoded here, the forward where the model lives): (analyses, ran on
-        the CPU because the GPU quota is used up). An example photo analysed before with this
+    def analyze(self, loaded: LoadedModel, images: list, size: tuple[int, int]) -> tuple[list[Analysis], bool]:
+        """Analyze images (decoded here, the forward where the model lives): (analyses, ran on
+        the CPU because the GPU quota is used up). An example photo analyzed before with this
         model and size is not run again."""
         fallback = []
 
@@ -105,11 +139,14 @@ class AppContext:
         return analyses, any(fallback)
 
     def keep(self, loaded: LoadedModel, an: Analysis) -> Session:
-        return Session(self.store.put(an), loaded.name)
+        """A new session for an analysis: older sessions' analyses go when over the byte budget."""
+        key = uuid.uuid4().hex
+        self.store.put(key, an)
+        return Session(key, loaded.name)
 
     def open(self, session: Session | None) -> tuple[LoadedModel, Analysis]:
         """(model, analysis) of a session; Expired when there is none any more."""
-        an = self.store.get(session.key) if session else None
+        an = self.store.lookup(session.key) if session else None
         if an is None:
             raise Expired()
         return self.model(session.model), an

@@ -10,7 +10,7 @@ from .context import AppContext, Session
 from .text import L
 from .view import Shared, View, out_image
 
-ID, SECTION = "dino", "explain"
+ID = "dino"
 
 
 def render(ctx: AppContext, session: Session | None, lang: str, mass: float = views.DINO_MASS) -> dict:
@@ -19,7 +19,6 @@ def render(ctx: AppContext, session: Session | None, lang: str, mass: float = vi
 
 
 def build(ctx: AppContext, shared: Shared) -> View:
-    with gr.Tab(L("tab_dino"), id=ID) as tab:
-        mass = gr.Slider(0.1, 1.0, value=views.DINO_MASS, step=0.05, label=L("dino_mass"))
-        heads = out_image("dino_maps", "dino")
-    return View(ID, SECTION, tab, render, controls={"mass": mass}, outputs={"heads": heads})
+    mass = gr.Slider(0.1, 1.0, value=views.DINO_MASS, step=0.05, label=L("dino_mass"))
+    heads = out_image("dino_maps", "dino")
+    return View(render, controls={"mass": mass}, outputs={"heads": heads})

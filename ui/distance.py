@@ -10,7 +10,7 @@ from .context import AppContext, Session
 from .text import L
 from .view import Shared, View, out_image
 
-ID, SECTION = "distance", "learn"
+ID = "distance"
 
 
 def render(ctx: AppContext, session: Session | None, lang: str) -> dict:
@@ -19,7 +19,6 @@ def render(ctx: AppContext, session: Session | None, lang: str) -> dict:
 
 
 def build(ctx: AppContext, shared: Shared) -> View:
-    with gr.Tab(L("tab_distance"), id=ID) as tab:
-        gr.Markdown(L("distance_help"))
-        plot = out_image("distance_plot", "distance")
-    return View(ID, SECTION, tab, render, outputs={"plot": plot})
+    gr.Markdown(L("distance_help"))
+    plot = out_image("distance_plot", "distance")
+    return View(render, outputs={"plot": plot})

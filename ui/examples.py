@@ -11,16 +11,13 @@ import hashlib
 from functools import lru_cache
 from pathlib import Path
 
-from vitviz import models
-
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = sorted(p for p in (ROOT / "assets" / "examples").glob("*") if p.suffix in {".jpg", ".png"})
 
 
 def order(loaded) -> list[list[str]]:
-    """The examples the active model knows first: garments for the Fashion-MNIST model."""
-    garments = loaded.name == models.BUNDLED or "fashion" in str(loaded.id2label.values()).lower() \
-        or set(loaded.id2label.values()) >= {"Bag", "Sneaker"}
+    """The examples the active model knows first: garments for a Fashion-MNIST model."""
+    garments = loaded.label_set == "fashion-mnist"
     return [[str(p)] for p in sorted(EXAMPLES, key=lambda p: (p.name.startswith("fmnist") != garments, p.name))]
 
 

@@ -3,29 +3,24 @@ photo (Chefer et al. CVPR 2021 perturbation curves), against a random map. Runs 
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import gradio as gr
 
-from vitviz import explain, models, views
-from vitviz.i18n import t
+from vitviz import explain, views
 
 from .classmap import class_maps
 from .context import AppContext, Session
-from .text import L
+from .text import L, t
 from .view import Shared, View, out_image
 
-ID, SECTION = "faith", "explain"
-
-
-def default_fill(loaded) -> str:
-    """Black for the bundled Fashion-MNIST model (its background: "nothing there"); the data mean,
-    as in Chefer et al., for photo models."""
-    return "black" if loaded.name == models.BUNDLED else "mean"
+ID = "faith"
 
 
 def measure(ctx: AppContext, session: Session | None, lang: str, fill: str | None = None) -> dict:
     """Every standard map of this photo, perturbed and run through the model in batches."""
     loaded, an = ctx.open(session)
-    fill = fill if fill in explain.FILLS else default_fill(loaded)
+    fill = fill if fill in explain.FILLS else loaded.removal_fill
     if not loaded.has_classifier:
         return {"plot": None, "table": t("no_classifier", lang, model=loaded.name)}
     target = an.top(1)[0][0]
@@ -42,7 +37,7 @@ def measure(ctx: AppContext, session: Session | None, lang: str, fill: str | Non
 def render(ctx: AppContext, session: Session | None, lang: str, fill: str | None = None) -> dict:
     """This photo's measurement if the button was pressed for it (it takes seconds), else nothing."""
     loaded, an = ctx.open(session)
-    fill = fill if fill in explain.FILLS else default_fill(loaded)
+    fill = fill if fill in explain.FILLS else loaded.removal_fill
     if ("faithfulness", fill) in an.memo:
         return measure(ctx, session, lang, fill)
     return {"plot": None, "table": "", "fill": fill_choices(fill, lang)}
@@ -53,19 +48,18 @@ def fill_choices(fill: str, lang: str) -> dict:
 
 
 def build(ctx: AppContext, shared: Shared) -> View:
-    with gr.Tab(L("tab_faith"), id=ID) as tab:
-        gr.Markdown(L("faith_help"))
-        with gr.Row():
-            fill = gr.Radio([(t(f"fill_{f}", "en"), f) for f in explain.FILLS], value=default_fill(ctx.start),
-                            label=L("fill"), scale=2)
-            run = gr.Button(L("faith_run"), variant="primary", elem_id="faith-run", scale=1)
-        table = gr.Markdown(elem_id="faith-table")
-        plot = out_image("faith_plot", "faith")
-    return View(ID, SECTION, tab, render, controls={"fill": fill},
-                outputs={"plot": plot, "table": table, "fill": fill}, extra={"run": run})
+    gr.Markdown(L("faith_help"))
+    with gr.Row():
+        fill = gr.Radio([(t(f"fill_{f}", "en"), f) for f in explain.FILLS], value=ctx.start.removal_fill,
+                        label=L("fill"), scale=2)
+        run = gr.Button(L("faith_run"), variant="primary", elem_id="faith-run", scale=1)
+    table = gr.Markdown(elem_id="faith-table")
+    plot = out_image("faith_plot", "faith")
+    return View(render, controls={"fill": fill},
+                outputs={"plot": plot, "table": table}, extra={"run": run})
 
 
 def wire(ctx: AppContext, view: View, shared: Shared) -> None:
-    measuring = View(ID, SECTION, view.tab, measure, controls=view.controls, outputs=view.outputs)
+    measuring = replace(view, render=measure)
     view.extra["run"].click(measuring.handler(ctx), [shared.session, shared.lang, *view.controls.values()],
-                            list(view.outputs.values()), api_visibility="private")
+                            view.targets(), api_visibility="private")

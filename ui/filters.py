@@ -10,7 +10,7 @@ from .context import AppContext, Expired, Session
 from .text import L
 from .view import Shared, View, out_image
 
-ID, SECTION = "filters", "learn"
+ID = "filters"
 
 
 def render(ctx: AppContext, session: Session | None, lang: str) -> dict:
@@ -23,7 +23,6 @@ def render(ctx: AppContext, session: Session | None, lang: str) -> dict:
 
 
 def build(ctx: AppContext, shared: Shared) -> View:
-    with gr.Tab(L("tab_filters"), id=ID) as tab:
-        gr.Markdown(L("filters_help"))
-        image = out_image("filters", "filters", elem_classes=["vv-crisp"])
-    return View(ID, SECTION, tab, render, outputs={"picture": image})
+    gr.Markdown(L("filters_help"))
+    image = out_image("filters", "filters", elem_classes=["vv-crisp"])
+    return View(render, outputs={"picture": image})

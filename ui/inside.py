@@ -7,10 +7,9 @@ import gradio as gr
 from vitviz import analysis, views
 
 from .context import AppContext, Session
-from .text import L
 from .view import Shared, View
 
-ID, SECTION = "inside", "see"
+ID = "inside"
 STEPS = 6
 
 
@@ -21,15 +20,14 @@ def render(ctx: AppContext, session: Session | None, lang: str) -> dict:
     out = {}
     for i, (text, picture) in enumerate(views.inside_steps(weights, an, projection, lang)):
         out[f"text{i}"] = text
-        out[f"picture{i}"] = gr.update(value=picture, visible=picture is not None)
+        out[f"picture{i}"] = gr.update(value=ctx.picture(picture), visible=picture is not None)
     return out
 
 
 def build(ctx: AppContext, shared: Shared) -> View:
     outputs = {}
-    with gr.Tab(L("tab_inside"), id=ID) as tab:
-        for i in range(STEPS):
-            outputs[f"text{i}"] = gr.Markdown()
-            outputs[f"picture{i}"] = gr.Image(format="png", interactive=False, show_label=False,
-                                              elem_classes=["vv-crisp"])
-    return View(ID, SECTION, tab, render, outputs=outputs)
+    for i in range(STEPS):
+        outputs[f"text{i}"] = gr.Markdown()
+        outputs[f"picture{i}"] = gr.Image(format="png", interactive=False, show_label=False,
+                                          elem_classes=["vv-crisp"])
+    return View(render, outputs=outputs)

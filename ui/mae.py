@@ -5,19 +5,18 @@ from __future__ import annotations
 import gradio as gr
 
 from vitviz import mae, views
-from vitviz.i18n import t
 
 from .context import AppContext, Session
-from .text import L
+from .text import L, t
 from .view import Shared, View, out_image
 
-ID, SECTION = "mae", "see"
+ID = "mae"
 RATIO = 0.75
 
 
 def render(ctx: AppContext, session: Session | None, lang: str) -> dict:
     loaded, an = ctx.open(session)
-    if loaded.family != "vit_mae":
+    if not loaded.can_reconstruct:
         return {"note": t("mae_only", lang, model=loaded.name), "masked": None, "reconstruction": None,
                 "pasted": None}
     recon, mask = an.memo.get(("mae", RATIO), lambda: ctx.run(mae.reconstruct, loaded, an.pixel_values, RATIO))
@@ -26,11 +25,10 @@ def render(ctx: AppContext, session: Session | None, lang: str) -> dict:
 
 
 def build(ctx: AppContext, shared: Shared) -> View:
-    with gr.Tab(L("tab_mae"), id=ID) as tab:
-        note = gr.Markdown(L("mae_help"))
-        with gr.Row():
-            masked = out_image("mae_masked", "mae-masked")
-            reconstruction = out_image("mae_recon", "mae-recon")
-            pasted = out_image("mae_pasted", "mae-pasted")
-    return View(ID, SECTION, tab, render,
+    note = gr.Markdown(L("mae_help"))
+    with gr.Row():
+        masked = out_image("mae_masked", "mae-masked")
+        reconstruction = out_image("mae_recon", "mae-recon")
+        pasted = out_image("mae_pasted", "mae-pasted")
+    return View(render,
                 outputs={"note": note, "masked": masked, "reconstruction": reconstruction, "pasted": pasted})

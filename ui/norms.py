@@ -9,21 +9,20 @@ from vitviz import analysis, views
 
 from .context import AppContext, Session
 from .text import L
-from .view import Shared, View, out_image
+from .view import Shared, View, clear_of_badge, out_image
 
-ID, SECTION = "norms", "learn"
+ID = "norms"
 
 
 def render(ctx: AppContext, session: Session | None, lang: str) -> dict:
     loaded, an = ctx.open(session)
     norms = an.memo.get(("norms",), lambda: ctx.run(analysis.token_norms, loaded, an.pixel_values))
-    picture, table = views.token_norms(an, norms, loaded.family, lang)
-    return {"picture": picture, "table": table}
+    picture, table = views.token_norms(an, norms, lang)
+    return {"picture": clear_of_badge(picture), "table": table}
 
 
 def build(ctx: AppContext, shared: Shared) -> View:
-    with gr.Tab(L("tab_norms"), id=ID) as tab:
-        gr.Markdown(L("norms_help"))
-        image = out_image("norms_map", "norms")
-        table = gr.Markdown(elem_id="norms-table")
-    return View(ID, SECTION, tab, render, outputs={"picture": image, "table": table})
+    gr.Markdown(L("norms_help"))
+    image = out_image("norms_map", "norms")
+    table = gr.Markdown(elem_id="norms-table")
+    return View(render, outputs={"picture": image, "table": table})

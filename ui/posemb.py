@@ -13,7 +13,7 @@ from .context import AppContext, Expired, Session
 from .text import L
 from .view import Shared, View, out_image
 
-ID, SECTION = "posemb", "learn"
+ID = "posemb"
 
 
 def picture(ctx: AppContext, loaded: LoadedModel, grid: tuple[int, int] | None) -> str | None:
@@ -36,7 +36,6 @@ def render(ctx: AppContext, session: Session | None, lang: str) -> dict:
 
 
 def build(ctx: AppContext, shared: Shared) -> View:
-    with gr.Tab(L("tab_posemb"), id=ID) as tab:
-        gr.Markdown(L("posemb_help"))
-        image = out_image("posemb_map", "posemb")
-    return View(ID, SECTION, tab, render, outputs={"picture": image})
+    gr.Markdown(L("posemb_help"))
+    image = out_image("posemb_map", "posemb")
+    return View(render, outputs={"picture": image})

@@ -5,14 +5,16 @@ from __future__ import annotations
 import gradio as gr
 
 from vitviz import views
-from vitviz.analysis import Analysis, prefix_names
+from vitviz.analysis import Analysis
 from vitviz.models import LoadedModel
 
 from .context import AppContext, Session
 from .text import L
 from .view import (
+    BADGE_BAND,
     Shared,
     View,
+    clear_of_badge,
     guarded,
     head_choices,
     head_dropdown,
@@ -24,7 +26,7 @@ from .view import (
     query_update,
 )
 
-ID, SECTION = "raw", "explain"
+ID = "raw"
 
 
 def draw(loaded: LoadedModel, an: Analysis, lang: str, layer: int = 0, head: str = "mean",
@@ -32,10 +34,11 @@ def draw(loaded: LoadedModel, an: Analysis, lang: str, layer: int = 0, head: str
     query = int(query or 0) if int(query or 0) < an.prefix else 0
     head = head_value(head, an.num_heads)
     grid, on_input, on_photo, means = views.raw_attention(an, layer, parse_head(head), one_scale, alpha, lang, query)
-    return {"overview": grid, "on_input": on_input, "on_photo": on_photo, "means": means,
+    return {"overview": clear_of_badge(grid), "on_input": on_input, "on_photo": on_photo,
+            "means": clear_of_badge(means),
             "layer": gr.update(maximum=an.num_layers - 1),
             "head": gr.update(choices=head_choices(an.num_heads, lang), value=head),
-            "query": query_update(prefix_names(loaded.family, an.prefix), query)}
+            "query": query_update(an.prefix_names, query)}
 
 
 def render(ctx: AppContext, session: Session | None, lang: str, **controls) -> dict:
@@ -43,28 +46,27 @@ def render(ctx: AppContext, session: Session | None, lang: str, **controls) -> d
 
 
 def pick_tile(ctx: AppContext, session: Session | None, evt: gr.SelectData) -> dict:
-    """A click on the layers × heads overview selects that layer and head."""
+    """A click on the layers × heads overview (drawn below the badge band) selects that layer and head."""
     _, an = ctx.open(session)
-    layer, head = views.overview_cell(an, *evt.index)
+    x, y = evt.index
+    layer, head = views.overview_cell(an, x, y - BADGE_BAND)
     return {"layer": layer, "head": str(head)}
 
 
 def build(ctx: AppContext, shared: Shared) -> View:
-    with gr.Tab(L("tab_raw"), id=ID) as tab:
-        with gr.Row():
-            layer, head = layer_slider(ctx.start), head_dropdown(ctx.start)
-            one_scale = gr.Checkbox(False, label=L("shared_scale"))
-            query = query_radio()
-        with gr.Row():
-            overview = out_image("raw_grid", "raw-grid")
-            with gr.Column():
-                on_input = out_image("raw_selected", "raw-seen")
-                on_photo = out_image("on_photo", "raw-photo")
-        means = out_image("raw_mean", "raw-means")
-    return View(ID, SECTION, tab, render,
+    with gr.Row():
+        layer, head = layer_slider(ctx.start), head_dropdown(ctx.start)
+        one_scale = gr.Checkbox(False, label=L("shared_scale"))
+        query = query_radio()
+    with gr.Row():
+        overview = out_image("raw_grid", "raw-grid")
+        with gr.Column():
+            on_input = out_image("raw_selected", "raw-seen")
+            on_photo = out_image("on_photo", "raw-photo")
+    means = out_image("raw_mean", "raw-means")
+    return View(render,
                 controls={"layer": layer, "head": head, "one_scale": one_scale, "alpha": shared.alpha, "query": query},
-                outputs={"overview": overview, "on_input": on_input, "on_photo": on_photo, "means": means,
-                         "layer": layer, "head": head, "query": query})
+                outputs={"overview": overview, "on_input": on_input, "on_photo": on_photo, "means": means})
 
 
 def wire(ctx: AppContext, view: View, shared: Shared) -> None:
@@ -73,5 +75,5 @@ def wire(ctx: AppContext, view: View, shared: Shared) -> None:
 
     view.outputs["overview"].select(select, [shared.session, shared.lang],
                                     [view.controls["layer"], view.controls["head"]], api_visibility="private").then(
-        view.handler(ctx), [shared.session, shared.lang, *view.controls.values()], list(view.outputs.values()),
+        view.handler(ctx), [shared.session, shared.lang, *view.controls.values()], view.targets(),
         api_visibility="private", show_progress="hidden")

@@ -5,17 +5,15 @@ from __future__ import annotations
 import gradio as gr
 
 from vitviz import views
-from vitviz.analysis import Analysis, prefix_names
+from vitviz.analysis import Analysis
 from vitviz.attention import FUSIONS
-from vitviz.i18n import t
 from vitviz.models import LoadedModel
 
 from .context import AppContext, Session
-from .text import L
+from .text import L, t
 from .view import Shared, View, layer_slider, out_image, query_radio, query_update
 
-ID, SECTION = "rollout", "explain"
-DEFAULTS = {"fusion": "mean", "discard": 0.0, "alpha": 0.5, "start_layer": 0, "query": 0}
+ID = "rollout"
 
 
 def draw(loaded: LoadedModel, an: Analysis, lang: str, fusion: str = "mean", discard: float = 0.0,
@@ -24,7 +22,7 @@ def draw(loaded: LoadedModel, an: Analysis, lang: str, fusion: str = "mean", dis
     on_input, on_photo = views.rollout(an, fusion, discard, alpha, start_layer or 0, lang, query)
     return {"on_input": on_input, "on_photo": on_photo, "fusion": gr.update(choices=fusion_choices(lang)),
             "start_layer": gr.update(maximum=an.num_layers - 1),
-            "query": query_update(prefix_names(loaded.family, an.prefix), query)}
+            "query": query_update(an.prefix_names, query)}
 
 
 def fusion_choices(lang: str) -> list[tuple[str, str]]:
@@ -36,17 +34,15 @@ def render(ctx: AppContext, session: Session | None, lang: str, **controls) -> d
 
 
 def build(ctx: AppContext, shared: Shared) -> View:
-    with gr.Tab(L("tab_rollout"), id=ID) as tab:
-        with gr.Row():
-            fusion = gr.Radio(fusion_choices("en"), value="mean", label=L("fusion"))
-            discard = gr.Slider(0.0, 0.95, value=0.0, step=0.05, label=L("discard"))
-            start_layer = layer_slider(ctx.start, "start_layer")
-            query = query_radio()
-        with gr.Row():
-            on_input = out_image("rollout_seen", "rollout-seen")
-            on_photo = out_image("rollout_photo", "rollout-photo")
-    return View(ID, SECTION, tab, render,
+    with gr.Row():
+        fusion = gr.Radio(fusion_choices("en"), value="mean", label=L("fusion"))
+        discard = gr.Slider(0.0, 0.95, value=0.0, step=0.05, label=L("discard"))
+        start_layer = layer_slider(ctx.start, "start_layer")
+        query = query_radio()
+    with gr.Row():
+        on_input = out_image("rollout_seen", "rollout-seen")
+        on_photo = out_image("rollout_photo", "rollout-photo")
+    return View(render,
                 controls={"fusion": fusion, "discard": discard, "alpha": shared.alpha, "start_layer": start_layer,
                           "query": query},
-                outputs={"on_input": on_input, "on_photo": on_photo, "fusion": fusion, "start_layer": start_layer,
-                         "query": query})
+                outputs={"on_input": on_input, "on_photo": on_photo})

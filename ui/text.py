@@ -1,8 +1,8 @@
 """Words on the page: labels the browser translates (gr.I18n) and the language switch.
 
 Static labels are ``L(key)``: Gradio picks the browser's language. Text built at run time
-(messages, captions, pictures' labels) comes from ``vitviz.i18n.t`` with the language the
-page sends along.
+(messages, captions) comes from ``t`` with the language the page sends along. Both read the
+page's words (ui/strings.py) and the library's (vitviz/i18n.py).
 """
 
 from __future__ import annotations
@@ -11,8 +11,12 @@ import gradio as gr
 
 from vitviz import i18n
 
+from . import strings
+
+PAGE = i18n.Strings({lang: {**i18n.STRINGS[lang], **strings.STRINGS[lang]} for lang in strings.STRINGS})
+t, say = PAGE.t, PAGE.say
 # Our keys are prefixed: Gradio's own translations use plain keys such as "image".
-I18N = gr.I18n(**{lang: {f"vv_{k}": v for k, v in table.items()} for lang, table in i18n.STRINGS.items()})
+I18N = gr.I18n(**{lang: {f"vv_{k}": v for k, v in table.items()} for lang, table in PAGE.tables.items()})
 
 
 def L(key: str):

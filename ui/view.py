@@ -1,10 +1,10 @@
 """What every view has, and the components several views use.
 
 A view module (ui/rollout.py, ...) has a module-level ``render(ctx, session, lang, **controls)``
-that returns its outputs by name, and a ``build(ctx)`` that lays out its tab and returns a
-``View``: the tab, its controls and outputs by the same names. The View turns a render into
-Gradio's ``{component: value}`` updates, so no list of outputs is ever matched by position and
-tests read results by name.
+that returns its outputs by name, and a ``build(ctx, shared)`` that lays out its content (inside
+the tab the composer opened) and returns a ``View``: its controls and outputs by the same names.
+The View turns a render into Gradio's ``{component: value}`` updates, so no list of outputs is
+ever matched by position and tests read results by name.
 """
 
 from __future__ import annotations
@@ -16,10 +16,11 @@ import gradio as gr
 import numpy as np
 
 from vitviz.attention import Head
-from vitviz.i18n import t
 
 from .context import AppContext, Expired, Session, failure_message
-from .text import L
+from .text import L, t
+
+BADGE_BAND = 30   # pixels of white above a tile sheet, for Gradio's label badge
 
 
 @dataclass
@@ -32,17 +33,27 @@ class Shared:
 
 @dataclass
 class View:
-    id: str
-    section: str                               # "see", "explain" or "learn"
-    tab: gr.Tab
+    """A view's content. The composer (app.py) opens its tab and fills in id, section and tab."""
     render: Callable[..., dict[str, Any]]      # render(ctx, session, lang, **controls) -> {output name: value}
     controls: dict[str, Any] = field(default_factory=dict)   # render's keyword -> input component
     outputs: dict[str, Any] = field(default_factory=dict)    # output name -> component
+    # render may also return a control by its name (choices and ranges that follow the model)
     extra: dict[str, Any] = field(default_factory=dict)      # other components its wire() uses (buttons)
+    id: str = ""
+    section: str = ""                          # "see", "explain" or "learn"
+    tab: gr.Tab | None = None
+    shared: Shared | None = None               # the section's shared components (never updated by a view)
+
+    def targets(self) -> list:
+        """Every component a render may update: the outputs and the view's own controls, each once."""
+        shared = {id(c) for c in vars(self.shared).values()} if self.shared else set()
+        return list({id(c): c for c in (*self.outputs.values(), *self.controls.values()) if id(c) not in shared}
+                    .values())
 
     def updates(self, ctx: AppContext, named: dict[str, Any]) -> dict:
         """{component: value}; pictures (arrays) become quickly written files."""
-        return {self.outputs[name]: files(ctx, value) for name, value in named.items()}
+        by_name = {**self.controls, **self.outputs}
+        return {by_name[name]: files(ctx, value) for name, value in named.items()}
 
     def handler(self, ctx: AppContext) -> Callable:
         """A Gradio handler: (session, lang, *controls) -> updates."""
@@ -78,9 +89,16 @@ def files(ctx: AppContext, value):
         return ctx.picture(value)
     if isinstance(value, list):
         return [files(ctx, v) for v in value]
-    if isinstance(value, dict) and value.get("__type__") == "update" and "value" in value:
-        return {**value, "value": files(ctx, value["value"])}
     return value
+
+
+def clear_of_badge(picture: np.ndarray | None) -> np.ndarray | None:
+    """The picture below a white band: Gradio covers an image's top corners with its label and
+    buttons, and a tile sheet's first captions are there. Clicks on it subtract BADGE_BAND."""
+    if picture is None:
+        return None
+    band = np.full((BADGE_BAND, *picture.shape[1:]), 255, dtype=picture.dtype)
+    return np.concatenate([band, picture], 0)
 
 
 # ---------------------------------------------------------------- shared components
@@ -90,19 +108,12 @@ def out_image(key: str, elem_id: str, **kw) -> gr.Image:
                     buttons=["download", "fullscreen"], **kw)
 
 
-def model_depth(loaded) -> tuple[int, int]:
-    """(layers, heads) of a model, for controls sized before any analysis."""
-    cfg = loaded.model.config
-    cfg = getattr(cfg, "encoder_config", None) or cfg
-    return int(getattr(cfg, "num_hidden_layers", 12)), int(getattr(cfg, "num_attention_heads", 12))
-
-
 def layer_slider(loaded, key: str = "layer") -> gr.Slider:
-    return gr.Slider(0, model_depth(loaded)[0] - 1, value=0, step=1, label=L(key))
+    return gr.Slider(0, loaded.layers - 1, value=0, step=1, label=L(key))
 
 
 def head_dropdown(loaded) -> gr.Dropdown:
-    return gr.Dropdown(head_choices(model_depth(loaded)[1]), value="mean", label=L("head"))
+    return gr.Dropdown(head_choices(loaded.heads), value="mean", label=L("head"))
 
 
 def head_choices(heads: int, lang: str = "en") -> list[tuple[str, str]]:
@@ -125,12 +136,8 @@ def query_radio() -> gr.Radio:
     return gr.Radio([("[CLS]", 0), ("[DIST]", 1)], value=0, label=L("token_query"), visible=False)
 
 
-def query_update(prefix_names: list[str], value) -> dict:
+def query_update(prefix_names: tuple[str, ...], value) -> dict:
     """The token radio for this model: visible with the model's prefix tokens when it has several."""
     choices = [(name, i) for i, name in enumerate(prefix_names)]
     value = value if value in range(len(choices)) else 0
     return gr.update(choices=choices, value=value, visible=len(choices) > 1)
-
-
-def no_session_text(lang: str) -> str:
-    return t("err_no_image", lang)

@@ -30,7 +30,7 @@ def figures(loaded, an) -> dict:
     from .explain import class_maps
     from .posemb import NoAbsolutePositions
 
-    grid, tokens = views.patches(an, loaded.family)
+    grid, tokens = views.patches(an)
     ro_seen, ro_photo = views.rollout(an, "mean", 0.0, 0.5)
     raw_grid, _, _, raw_means = views.raw_attention(an, an.num_layers - 1, None, False, 0.5)
     out = {"patch_grid": grid, "tokens": tokens, "rollout": ro_seen, "rollout_photo": ro_photo,

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from .memo import Memo
+from .cache import Cache
 from .preprocess import Prepared, open_image, prepare
 
 # Maps over the photo are drawn at most this large (render.overlay_on_upload), so an analysis keeps
@@ -34,11 +34,16 @@ class Analysis:
     pixel_values: torch.Tensor           # (3, H, W) float32 model input (for class-specific maps)
     grid: tuple[int, int]                # (gh, gw)
     patch_size: int
-    prefix: int                          # tokens before the patches: [CLS], [DIST], registers
+    prefix_names: tuple[str, ...]        # the tokens before the patches: [CLS], [DIST], registers
     attentions: torch.Tensor             # (L, H, N, N) in STORE_DTYPE, N = prefix + gh·gw
     probs: np.ndarray | None             # (K,) softmax over classes; None for backbones without a head
-    labels: dict[int, str]
-    memo: Memo = field(default_factory=lambda: Memo(max_entries=8))  # per-image results (class maps by target)
+    labels: dict[int, str]               # class index -> the model's own label
+    class_names: dict[str, dict[int, str]]   # language -> class index -> the name shown (vitviz.classnames)
+    memo: Cache = field(default_factory=lambda: Cache(max_entries=8))  # per-image results (class maps by target)
+
+    @property
+    def prefix(self) -> int:
+        return len(self.prefix_names)
 
     @property
     def num_layers(self) -> int:
@@ -48,12 +53,13 @@ class Analysis:
     def num_heads(self) -> int:
         return self.attentions.shape[1]
 
-    def top(self, k: int = 5) -> list[tuple[int, str, float]]:
-        """[(class index, label, probability)] best first; [] without a classifier."""
+    def top(self, k: int = 5, lang: str = "en") -> list[tuple[int, str, float]]:
+        """[(class index, name in lang, probability)] best first; [] without a classifier."""
         if self.probs is None:
             return []
+        names = self.class_names.get(lang, self.labels)
         idx = np.argsort(-self.probs)[:k]
-        return [(int(i), self.labels.get(int(i), str(int(i))), float(self.probs[i])) for i in idx]
+        return [(int(i), names.get(int(i), str(int(i))), float(self.probs[i])) for i in idx]
 
     def att(self) -> torch.Tensor:
         """Attentions as float32 for the maths."""
@@ -63,12 +69,6 @@ class Analysis:
         """Memory held: attentions, model input, the two pictures."""
         return (self.attentions.numel() * self.attentions.element_size() + self.pixel_values.numel() * 4
                 + self.seen.nbytes + 3 * self.upload.width * self.upload.height)
-
-
-def prefix_names(family: str, prefix: int) -> list[str]:
-    if family == "deit" and prefix == 2:
-        return ["[CLS]", "[DIST]"]
-    return ["[CLS]"] + [f"[REG{i}]" for i in range(prefix - 1)]
 
 
 def forward(loaded, pixel_values: torch.Tensor, output_attentions: bool = True, **kw):
@@ -139,25 +139,24 @@ def prepare_images(loaded, images, size: tuple[int, int] | None = None) -> list[
 
 
 def analyze_batch(loaded, images, size: tuple[int, int] | None = None, run=run_model) -> list[Analysis]:
-    """Analyse several images in one forward pass (a classroom burst). size: (H, W) to run
+    """Analyze several images in one forward pass (a classroom burst). size: (H, W) to run
     at instead of the model's input size (position embeddings are interpolated). run: the
     forward pass, ``run_model`` or a stand-in that calls it elsewhere (a GPU worker)."""
     prepared = prepare_images(loaded, images, size)
     batch = torch.stack([p.pixel_values for _, p in prepared])
     h, w = batch.shape[-2:]
-    grid = (h // loaded.patch_size, w // loaded.patch_size)
+    grid = loaded.grid((h, w))
     outputs = run(loaded, batch)
     n = outputs[0].attentions.shape[-1]
-    prefix = n - grid[0] * grid[1]
-    if prefix < 0:
-        raise ValueError(f"expected at least {grid[0] * grid[1]} tokens for a {grid} grid, got {n}")
+    if n != loaded.prefix + grid[0] * grid[1]:
+        raise ValueError(f"expected {loaded.prefix} + {grid[0] * grid[1]} tokens for a {grid} grid, got {n}")
     analyses = []
     for (upload, p), out in zip(prepared, outputs):
         small, box = display_copy(upload, p.box)
         analyses.append(Analysis(model_name=loaded.name, upload=small, seen=p.seen, box=box,
                                  pixel_values=p.pixel_values, grid=grid, patch_size=loaded.patch_size,
-                                 prefix=prefix, attentions=out.attentions, probs=out.probs,
-                                 labels=loaded.id2label))
+                                 prefix_names=loaded.prefix_names, attentions=out.attentions, probs=out.probs,
+                                 labels=loaded.id2label, class_names=loaded.class_names))
     return analyses
 
 
@@ -194,5 +193,5 @@ def _accepts(module, name: str) -> bool:
 
 
 def analyze(loaded, image, size: tuple[int, int] | None = None) -> Analysis:
-    """Analyse one image (path, bytes, array or PIL image)."""
+    """Analyze one image (path, bytes, array or PIL image)."""
     return analyze_batch(loaded, [image], size)[0]

@@ -65,7 +65,7 @@ def format_size(hw: tuple[int, int]) -> str:
 
 @dataclass(frozen=True)
 class Shape:
-    """What the memory of a forward pass depends on, read from a transformers config."""
+    """What the memory of a forward pass depends on."""
     layers: int
     heads: int
     hidden: int
@@ -76,22 +76,13 @@ class Shape:
 
     @classmethod
     def of(cls, loaded) -> "Shape":
-        cfg = loaded.model.config
-        cfg = getattr(cfg, "encoder_config", None) or cfg
-        hidden = cfg.hidden_size
-        return cls(layers=cfg.num_hidden_layers, heads=cfg.num_attention_heads, hidden=hidden,
-                   mlp=getattr(cfg, "intermediate_size", 4 * hidden), prefix=prefix_tokens(cfg),
-                   patch=loaded.patch_size, dtype_bytes=2 if loaded.dtype in ("bfloat16", "float16") else 4)
+        """The shape of a LoadedModel (its facts, vitviz.facts)."""
+        return cls(layers=loaded.layers, heads=loaded.heads, hidden=loaded.hidden_size, mlp=loaded.mlp_size,
+                   prefix=loaded.prefix, patch=loaded.patch_size,
+                   dtype_bytes=2 if loaded.dtype in ("bfloat16", "float16") else 4)
 
     def tokens(self, size: tuple[int, int]) -> int:
         return self.prefix + (size[0] // self.patch) * (size[1] // self.patch)
-
-
-def prefix_tokens(config) -> int:
-    """[CLS], DeiT's [DIST], DINOv2's registers: the tokens before the patches."""
-    if config.model_type == "deit":
-        return 2
-    return 1 + int(getattr(config, "num_register_tokens", 0) or 0)
 
 
 def request_bytes(shape: Shape, size: tuple[int, int], images: int = 1, kind: str = "analysis") -> int:
@@ -142,6 +133,16 @@ def default_budget_bytes() -> int:
     if env:
         return int(float(env) * MiB)
     return int(min(max(host_memory_bytes() // 10, 256 * MiB), 4 * GiB))
+
+
+def session_budget_bytes() -> int:
+    """What the sessions' analyses may hold together: VITVIZ_SESSION_MEMORY_MB, else an eighth of the
+    machine's memory, between 256 MiB and 2 GiB (a ViT-B/16 analysis takes about 12 MB: 2 GiB keeps
+    some 170 sessions)."""
+    env = os.environ.get("VITVIZ_SESSION_MEMORY_MB")
+    if env:
+        return int(float(env) * MiB)
+    return int(min(max(host_memory_bytes() // 8, 256 * MiB), 2 * GiB))
 
 
 def human_bytes(n: float) -> str:

@@ -8,16 +8,17 @@ reachable Hub) has it; otherwise the model bundled under assets/models/ is used 
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import threading
-from collections import OrderedDict
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from . import facts
+from .cache import Cache
 from .compiled import CompiledForward
-from .memo import Memo
 
 if TYPE_CHECKING:
     from transformers import BaseImageProcessor, PreTrainedModel
@@ -43,6 +44,20 @@ KNOWN_MODELS = {
 HUB_TIMEOUT_S = 3.0
 
 
+def display_name(name: str) -> str:
+    """How the selector shows a model: its family's description and its id (the bundled model by
+    description alone: its id is just "bundled")."""
+    if name == BUNDLED or name not in KNOWN_MODELS:
+        return KNOWN_MODELS.get(name, name)
+    return f"{KNOWN_MODELS[name]} — {name}"
+
+
+def bundled_training_record() -> dict | None:
+    """The bundled model's training record (teacher, heads, accuracy), None where it is missing."""
+    path = BUNDLED_DIR / "training.json"
+    return json.loads(path.read_text()) if path.exists() else None
+
+
 class ModelUnavailable(RuntimeError):
     """A model could not be loaded. ``key`` names the user's message in vitviz.i18n (``fields``
     fill it); the English text, for logs and the command line, names no server path.
@@ -58,35 +73,23 @@ class ModelUnavailable(RuntimeError):
 
 
 @dataclass
-class LoadedModel:
+class LoadedModel(facts.ModelFacts):
+    """A model ready to run, with its facts (vitviz.facts: sizes, prefix tokens, capabilities)."""
     name: str                   # what the user asked for (Hub id, folder, or "bundled")
     model: PreTrainedModel      # in eval mode, eager attention, no weight gradients
     processor: BaseImageProcessor
     spec: PreprocessSpec        # the processor's resize / crop / normalisation
     device: str
     dtype: str                  # "float32" | "bfloat16" | "float16"
-    family: str                 # config.model_type: vit, deit, beit, dinov2, vit_mae, ...
-    patch_size: int
-    id2label: dict[int, str]
-    has_classifier: bool
     source: str = "local"       # "cache", "hub", "local", "bundled"
     reason: str = ""            # why this model, in English (when it is not the one asked for)
     fallback_from: ModelUnavailable | None = None  # the failure that made this the model: its key says why
-    cache: Memo = field(default_factory=Memo)  # model-only results (position-embedding similarity, filters)
+    cache: Cache = field(default_factory=Cache)  # model-only results (position-embedding similarity, filters)
     compiled: CompiledForward = field(default_factory=CompiledForward)  # shared by copies, like the cache
 
     @property
     def input_size(self) -> tuple[int, int]:
         return self.spec.input_size
-
-    def grid(self, h: int | None = None, w: int | None = None) -> tuple[int, int]:
-        """(gh, gw) for an input of h×w pixels (default: the model's input size)."""
-        h0, w0 = self.input_size
-        return (h or h0) // self.patch_size, (w or w0) // self.patch_size
-
-    def describe(self) -> str:
-        fast = f" · {self.compiled.describe()}" if self.compiled.state != "off" else ""
-        return f"{self.name} · {self.family} · {self.device} · {self.dtype}{fast}"
 
 
 # ---------------------------------------------------------------- device and dtype
@@ -204,25 +207,20 @@ def _load_uncached(name: str, device: str, dtype: str) -> LoadedModel:
         loader = transformers.AutoModel
     kw = {"attn_implementation": "eager", "dtype": getattr(torch, dtype)}
     if family == "vit_mae":
-        kw["mask_ratio"] = 0.0  # attention views see every patch; views.mae_reconstruction masks on demand
+        kw["mask_ratio"] = 0.0  # attention views see every patch; mae.reconstruct masks on demand
     if loader is transformers.AutoModel and family == "vit":
         kw["add_pooling_layer"] = False
     model, _ = _from_pretrained(loader, path, source, **kw)
     processor, _ = _from_pretrained(AutoImageProcessor, path, source)
     model = model.to(device).eval()
     model.requires_grad_(False)  # class-specific maps ask for gradients of attentions, not weights
-    patch = config.patch_size if isinstance(config.patch_size, int) else config.patch_size[0]
-    has_classifier = loader is transformers.AutoModelForImageClassification
-    id2label = {int(k): v for k, v in (config.id2label or {}).items()} if has_classifier else {}
-    return LoadedModel(name=name, model=model, processor=processor, spec=spec_from_processor(processor),
-                       device=device, dtype=dtype, family=family, patch_size=int(patch), id2label=id2label,
-                       has_classifier=has_classifier, source=source)
+    known = facts.read(config, has_classifier=loader is transformers.AutoModelForImageClassification)
+    return LoadedModel(**vars(known), name=name, model=model, processor=processor,
+                       spec=spec_from_processor(processor), device=device, dtype=dtype, source=source)
 
 
 # ---------------------------------------------------------------- the per-process cache
 
-_CACHE: "OrderedDict[tuple, LoadedModel]" = OrderedDict()
-_LOCK = threading.Lock()
 MAX_MODELS = int(os.environ.get("VITVIZ_MAX_MODELS", "3"))
 # Memory budget for cached weights (ViT-B/16 is ~350 MB in float32, ~175 MB in bfloat16).
 MAX_MODEL_BYTES = int(float(os.environ.get("VITVIZ_MODEL_MEMORY_MB", "1500")) * 2**20)
@@ -230,6 +228,10 @@ MAX_MODEL_BYTES = int(float(os.environ.get("VITVIZ_MODEL_MEMORY_MB", "1500")) * 
 
 def model_bytes(loaded: LoadedModel) -> int:
     return sum(p.numel() * p.element_size() for p in loaded.model.parameters())
+
+
+_MODELS: Cache[LoadedModel] = Cache(max_entries=MAX_MODELS, max_bytes=MAX_MODEL_BYTES, size_of=model_bytes)
+_LOADING = threading.Lock()    # one load at a time: two requests for a new model load it once
 
 
 def load(name: str | None = None, device: str | None = None, dtype: str | None = None) -> LoadedModel:
@@ -250,25 +252,19 @@ def load(name: str | None = None, device: str | None = None, dtype: str | None =
             return replace(load(BUNDLED, device, dtype), fallback_from=exc,
                            reason=f"{exc} Using the bundled offline model instead.")
     key = (name, device, dtype)
-    with _LOCK:
-        if key in _CACHE:
-            _CACHE.move_to_end(key)
-            return _CACHE[key]
-        try:
-            loaded = _load_uncached(name, device, dtype)
-        except ModelUnavailable:
-            raise
-        except Exception as exc:  # a folder or repo that is not a model: say so, keep the details for the log
-            raise ModelUnavailable("model_broken", f"{name} is not a model vitviz can load "
-                                   f"({type(exc).__name__}).", model=name) from exc
-        _CACHE[key] = loaded
-        # evict the least recently used models beyond the count or the memory budget (never the new one)
-        while len(_CACHE) > 1 and (len(_CACHE) > MAX_MODELS or
-                                   sum(model_bytes(m) for m in _CACHE.values()) > MAX_MODEL_BYTES):
-            _CACHE.popitem(last=False)
-        return loaded
+    with _LOADING:
+        return _MODELS.get(key, lambda: _load_or_explain(name, device, dtype))
+
+
+def _load_or_explain(name: str, device: str, dtype: str) -> LoadedModel:
+    try:
+        return _load_uncached(name, device, dtype)
+    except ModelUnavailable:
+        raise
+    except Exception as exc:  # a folder or repo that is not a model: say so, keep the details for the log
+        raise ModelUnavailable("model_broken", f"{name} is not a model vitviz can load "
+                               f"({type(exc).__name__}).", model=name) from exc
 
 
 def clear_cache() -> None:
-    with _LOCK:
-        _CACHE.clear()
+    _MODELS.clear()

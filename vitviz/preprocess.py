@@ -71,7 +71,7 @@ def spec_from_processor(processor) -> PreprocessSpec:
 
 
 class BadImage(ValueError):
-    """The upload cannot be analysed. ``key`` names the user's message in vitviz.i18n and
+    """The upload cannot be analyzed. ``key`` names the user's message in vitviz.i18n and
     ``fields`` fill it (the size where the size is the problem); the English text is for logs."""
 
     def __init__(self, message: str, key: str, **fields):

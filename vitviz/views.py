@@ -14,10 +14,12 @@ import numpy as np
 import torch
 
 from . import attention as A
+from . import explain
 from . import render as R
-from .analysis import Analysis, prefix_names
+from .analysis import Analysis
 from .attention import Head
 from .i18n import t
+from .posemb import NoAbsolutePositions, position_embeddings, similarity_tiles
 
 if TYPE_CHECKING:
     from .models import LoadedModel
@@ -39,16 +41,15 @@ def head_maps(maps: torch.Tensor, head: Head) -> torch.Tensor:
 
 # ---------------------------------------------------------------- see: patches, tokens, prediction
 
-def predictions(an: Analysis, k: int = 5) -> dict[str, float]:
-    return {label: p for _, label, p in an.top(k)}
+def predictions(an: Analysis, lang: str = "en", k: int = 5) -> dict[str, float]:
+    """{class name in lang: probability}, the k best."""
+    return {name: p for _, name, p in an.top(k, lang)}
 
 
-def patches(an: Analysis, family: str = "vit") -> tuple[np.ndarray, np.ndarray]:
+def patches(an: Analysis) -> tuple[np.ndarray, np.ndarray]:
     """(the input cut into its patch grid with indices, the token sequence strip)."""
-    names = prefix_names(family, an.prefix)
     grid = R.patch_grid(an.seen, an.grid, an.patch_size)
-    tokens = R.token_sequence(an.seen, an.grid, an.patch_size, names)
-    return R.pad_top(grid, R.BADGE_BAND), R.pad_top(tokens, R.BADGE_BAND)
+    return grid, R.token_sequence(an.seen, an.grid, an.patch_size, an.prefix_names)
 
 
 def shapes_text(an: Analysis, hidden_size: int | None = None, lang: str = "en") -> str:
@@ -96,28 +97,27 @@ def raw_attention(an: Analysis, layer: int, head: Head, shared_scale: bool, alph
     labels = [f"L{i} H{j}" for i in range(n_layers) for j in range(n_heads)]
     chosen = head_maps(maps[layer], head)
     pick = None if head is None else layer * n_heads + int(head) % n_heads
-    grid = R.pad_top(R.tiles(maps.reshape(-1, *an.grid), n_heads, tile=OVERVIEW_TILE, labels=labels, vmin=vmin,
-                             vmax=vmax, cmap=CMAP, highlight=pick), R.BADGE_BAND)
-    means = R.pad_top(R.tiles(maps.mean(1), min(n_layers, 12), tile=56, labels=[f"L{i}" for i in range(n_layers)],
-                              vmin=vmin, vmax=vmax, cmap=CMAP), R.BADGE_BAND)
+    grid = R.tiles(maps.reshape(-1, *an.grid), n_heads, tile=OVERVIEW_TILE, labels=labels, vmin=vmin, vmax=vmax,
+                   cmap=CMAP, highlight=pick)
+    means = R.tiles(maps.mean(1), min(n_layers, 12), tile=56, labels=[f"L{i}" for i in range(n_layers)],
+                    vmin=vmin, vmax=vmax, cmap=CMAP)
     m = chosen.numpy() / max(float(maps.max()), 1e-12) if shared_scale else A.normalize(chosen).numpy()
     on_seen, on_photo = heat_pair(an, m, alpha, lang)
     return grid, on_seen, on_photo, means
 
 
 def overview_cell(an: Analysis, x: float, y: float) -> tuple[int, int]:
-    """(layer, head) of the tile under pixel (x, y) of the layers × heads overview (below its
-    white band for Gradio's label)."""
+    """(layer, head) of the tile under pixel (x, y) of the layers × heads overview."""
     tile, gap, cap = OVERVIEW_TILE, R.TILE_GAP, R.CAPTION_H
     th = max(1, round(tile * an.grid[0] / an.grid[1]))
     head = int(min(max((x - gap) // (tile + gap), 0), an.num_heads - 1))
-    return clamp_layer(an, (y - R.BADGE_BAND - gap) // (th + gap + cap)), head
+    return clamp_layer(an, (y - gap) // (th + gap + cap)), head
 
 
 # ---------------------------------------------------------------- explain: class-specific maps
 
-def class_choices(an: Analysis, k: int = 5) -> list[tuple[str, int]]:
-    return [(f"{label} ({p:.1%})", i) for i, label, p in an.top(k)]
+def class_choices(an: Analysis, lang: str = "en", k: int = 5) -> list[tuple[str, int]]:
+    return [(f"{name} ({p:.1%})", i) for i, name, p in an.top(k, lang)]
 
 
 def class_specific(an: Analysis, maps: dict[str, torch.Tensor], method: str, alpha: float, lang: str = "en"):
@@ -158,8 +158,6 @@ def standard_maps(an: Analysis, class_maps: dict[str, torch.Tensor] | None = Non
     """Every map the faithfulness measures compare, by id (STANDARD_MAPS) -> (gh, gw). class_maps:
     explain.class_maps for the predicted class (left out where the model has no classifier);
     random_seed: the random baseline's seed (the evaluation uses each sample's index)."""
-    from .explain import random_map
-
     att = an.att()
     last = A.raw_maps(att[-1:], an.prefix, an.grid)[0]                      # (H, gh, gw)
     maps = {"raw": last.mean(0).numpy()}
@@ -168,26 +166,22 @@ def standard_maps(an: Analysis, class_maps: dict[str, torch.Tensor] | None = Non
     for method, m in (class_maps or {}).items():
         maps[method] = A.normalize(m).numpy()
     maps["dino"] = A.dino_threshold(last, DINO_MASS).float().mean(0).numpy()
-    maps["random"] = random_map(an.grid, random_seed)
+    maps["random"] = explain.random_map(an.grid, random_seed)
     return maps
 
 
 def faithfulness_report(results: dict, lang: str = "en") -> tuple[np.ndarray, str]:
     """explain.faithfulness' results for one photo -> (curves plot, Markdown table)."""
-    from .explain import FRACTIONS
-
     rows = [f"| {t('faith_map', lang)} | {t('faith_pos', lang)} | {t('faith_neg', lang)} |", "|---|---:|---:|"]
     rows += [f"| {map_name(n, lang)} | {100 * r['auc_pos']:.1f} | {100 * r['auc_neg']:.1f} |"
              for n, r in results.items()]
-    plot = R.curves_figure(FRACTIONS, {map_name(n, lang): (r["positive"], r["negative"]) for n, r in results.items()},
-                           t("faith_x", lang), t("faith_y", lang), t("faith_pos_curve", lang),
-                           t("faith_neg_curve", lang))
+    curves = {map_name(n, lang): (r["positive"], r["negative"]) for n, r in results.items()}
+    plot = R.curves_figure(explain.FRACTIONS, curves, t("faith_x", lang), t("faith_y", lang),
+                           t("faith_pos_curve", lang), t("faith_neg_curve", lang))
     return plot, "\n".join(rows)
 
 
 # ---------------------------------------------------------------- explain: click a patch
-
-CLICK_SIDE = 448   # the clickable input is shown at least this large
 
 
 def click_canvas(an: Analysis, query: int | None = None) -> np.ndarray:
@@ -224,8 +218,6 @@ def query_maps(loaded: LoadedModel, an: Analysis, patch: int, layer: int, head: 
 
 def patch_similarity(loaded: LoadedModel, grid: tuple[int, int]) -> torch.Tensor | None:
     """(P, P) position-embedding cosine similarity at `grid` (interpolated if needed); None for BEiT."""
-    from .posemb import NoAbsolutePositions, similarity_tiles
-
     def make():
         try:
             return similarity_tiles(loaded.model, tuple(grid))[0]
@@ -239,8 +231,6 @@ def position_similarity(loaded: LoadedModel, grid: tuple[int, int] | None = None
                         highlight: int | None = None) -> np.ndarray:
     """The ViT-paper tile grid of the model's position-embedding similarity at `grid` (default: the
     training grid; another grid interpolates). Raises NoAbsolutePositions for BEiT."""
-    from .posemb import position_embeddings
-
     if grid is None:
         grid = position_embeddings(loaded.model)[1]
     sim = patch_similarity(loaded, grid)
@@ -259,19 +249,18 @@ def attention_distance_plot(an: Analysis, lang: str = "en") -> np.ndarray:
 
 
 def embedding_filters(loaded: LoadedModel, k: int = 28) -> np.ndarray:
-    from .explain import embedding_filters as filters
+    return loaded.cache.get(("filters", k), lambda: R.rgb_tiles(explain.embedding_filters(loaded.model, k),
+                                                                 ncols=7, tile=64))
 
-    return loaded.cache.get(("filters", k), lambda: R.rgb_tiles(filters(loaded.model, k), ncols=7, tile=64))
 
-
-def token_norms(an: Analysis, norms: np.ndarray, family: str = "vit", lang: str = "en") -> tuple[np.ndarray, str]:
+def token_norms(an: Analysis, norms: np.ndarray, lang: str = "en") -> tuple[np.ndarray, str]:
     """Hidden-state norms per layer: (L+1, N) -> (one map over the patch grid per layer on a shared
     scale, a Markdown table of the prefix tokens' norms and the patch tokens' spread)."""
-    names = prefix_names(family, an.prefix)
+    names = an.prefix_names
     patch = torch.from_numpy(norms[:, an.prefix:]).reshape(len(norms), *an.grid)
     labels = [t("embedding_short", lang)] + [f"L{i}" for i in range(1, len(norms))]
-    picture = R.pad_top(R.tiles(patch, min(len(norms), 7), tile=96, labels=labels, vmin=0.0,
-                                vmax=float(patch.max()), cmap="magma"), R.BADGE_BAND)
+    picture = R.tiles(patch, min(len(norms), 7), tile=96, labels=labels, vmin=0.0, vmax=float(patch.max()),
+                      cmap="magma")
     head = "| | " + " | ".join(names) + f" | {t('norm_patch_median', lang)} | {t('norm_patch_max', lang)} |"
     rows = [head, "|---|" + "---:|" * (len(names) + 2)]
     for i, row in enumerate(norms):
@@ -293,10 +282,10 @@ def inside_steps(loaded: LoadedModel, an: Analysis, projection: torch.Tensor,
     flat = flat.reshape(n_p, -1) / 255                                        # (P, P·P·3) pixel values
     fmt = dict(h=an.seen.shape[0], w=an.seen.shape[1], gh=gh, gw=gw, p=p, np=n_p, pp=p * p * 3,
                d=projection.shape[-1], n=an.prefix + n_p, prefix=an.prefix,
-               names=", ".join(prefix_names(loaded.family, an.prefix)), layers=an.num_layers, heads=an.num_heads)
-    top = (", ".join(f"{lab} {pr:.1%}" for _, lab, pr in an.top(5)) if an.probs is not None
+               names=", ".join(an.prefix_names), layers=an.num_layers, heads=an.num_heads)
+    top = (", ".join(f"{lab} {pr:.1%}" for _, lab, pr in an.top(5, lang)) if an.probs is not None
            else t("inside_no_head", lang))
-    head_key = "inside_6_distilled" if an.prefix == 2 and loaded.family == "deit" else "inside_6"
+    head_key = "inside_6_distilled" if "[DIST]" in an.prefix_names else "inside_6"
     layer_means = A.raw_maps(an.att(), an.prefix, an.grid).mean(1)              # (L, gh, gw)
     return [
         (t("inside_1", lang, **fmt), R.patch_grid(an.seen, an.grid, p, numbers=n_p <= 256)),
@@ -310,8 +299,6 @@ def inside_steps(loaded: LoadedModel, an: Analysis, projection: torch.Tensor,
 
 
 def _posemb_matrix(loaded: LoadedModel) -> np.ndarray | None:
-    from .posemb import NoAbsolutePositions, position_embeddings
-
     try:
         pos, _ = position_embeddings(loaded.model)
     except NoAbsolutePositions:

@@ -1,6 +1,6 @@
 """The top of the page: the photo, model and size, the prediction, and the one forward pass.
 
-An upload is analysed once (batched with other uploads in a burst); the analysis goes to the
+An upload is analyzed once (batched with other uploads in a burst); the analysis goes to the
 store and the tab keeps a ``Session``. The answer brings the first pictures with it (patch grid,
 tokens, rollout, position embeddings: what ``/analyze`` has always returned through the API);
 every other view renders from the session when it is shown.
@@ -14,13 +14,12 @@ from dataclasses import dataclass
 import gradio as gr
 
 from vitviz import hosting, memory, models, views
-from vitviz.i18n import say, t
 from vitviz.limits import format_size
 from vitviz.preprocess import BadImage
 
 from . import examples, patches, posemb, rollout
-from .context import AppContext, failure_message
-from .text import L
+from .context import AppContext, Expired, failure_message
+from .text import L, say, t
 from .view import files
 
 BATCH = 4          # uploads per batch in a burst: 4 beat 8 (1.70× vs 1.27×, peak 2.3 vs 2.8 GB) and 2 (1.38×)
@@ -42,17 +41,20 @@ class Inputs:
 
 # ---------------------------------------------------------------- handlers
 
-def analyse_many(ctx: AppContext, images: list, model_names: list, sizes: list, langs: list) -> list[list]:
+def analyze_many(ctx: AppContext, images: list, model_names: list, sizes: list, langs: list) -> list[list]:
     """Gradio's batched handler: a burst of uploads, grouped by model and size, one forward per
     group. The torch work and the drawing run on the model thread; the pictures are written as
     files here, beside it. Returns one column per name in OUTPUTS."""
-    results = ctx.runner.on_thread(analyse_uploads, ctx, images, model_names, sizes, langs)
+    try:
+        results = ctx.runner.on_thread(analyze_uploads, ctx, images, model_names, sizes, langs)
+    finally:
+        ctx.waiting.done(len(images))
     columns = [[files(ctx, r.get(name)) for r in results] for name in OUTPUTS]
     memory.trim()
     return columns
 
 
-def analyse_uploads(ctx: AppContext, images: list, model_names: list, sizes: list, langs: list) -> list[dict]:
+def analyze_uploads(ctx: AppContext, images: list, model_names: list, sizes: list, langs: list) -> list[dict]:
     """Each upload's outputs by name (pictures as arrays)."""
     results: list[dict | None] = [None] * len(images)
     groups: dict = {}
@@ -62,21 +64,21 @@ def analyse_uploads(ctx: AppContext, images: list, model_names: list, sizes: lis
         else:
             groups.setdefault((name, size), []).append(i)
     for (name, size), idx in groups.items():
-        for i, named in zip(idx, analyse_group(ctx, [images[i] for i in idx], name, size, [langs[i] for i in idx])):
+        for i, named in zip(idx, analyze_group(ctx, [images[i] for i in idx], name, size, [langs[i] for i in idx])):
             results[i] = named
     return results
 
 
-def analyse_group(ctx: AppContext, images: list, name: str, size: str, langs: list[str]) -> list[dict]:
+def analyze_group(ctx: AppContext, images: list, name: str, size: str, langs: list[str]) -> list[dict]:
     """Uploads that share a model and a size: one forward pass; a bad file only fails itself."""
     t0 = time.perf_counter()
     try:
         loaded = ctx.model(name)
         hw = ctx.input_size(loaded, size)
-        analyses, on_cpu = ctx.analyse(loaded, images, hw)
+        analyses, on_cpu = ctx.analyze(loaded, images, hw)
     except Exception as exc:
         if len(images) > 1 and not _applies_to_all(exc):
-            return [analyse_group(ctx, [image], name, size, [lang])[0] for image, lang in zip(images, langs)]
+            return [analyze_group(ctx, [image], name, size, [lang])[0] for image, lang in zip(images, langs)]
         return [{"status": failure_message(exc, lang, "analysis")} for lang in langs]
     seconds = (time.perf_counter() - t0) / len(images)
     return [first_pictures(ctx, loaded, an, lang, seconds, on_cpu) for an, lang in zip(analyses, langs)]
@@ -94,10 +96,18 @@ def first_pictures(ctx: AppContext, loaded, an, lang: str, seconds: float, on_cp
     seen = patches.draw(loaded, an, lang)
     roll = rollout.draw(loaded, an, lang)
     session = ctx.keep(loaded, an)
-    return {"status": status, "predictions": views.predictions(an), "session": session,
+    return {"status": status, "predictions": views.predictions(an, lang), "session": session,
             "patch_grid": seen["patch_grid"], "tokens": seen["tokens"], "shapes": seen["shapes"],
             "rollout_input": roll["on_input"], "rollout_photo": roll["on_photo"],
             "posemb": posemb.picture(ctx, loaded, an.grid)}
+
+
+def predictions_in(ctx: AppContext, session, lang: str):
+    """The session's top-5 with class names in lang (nothing to change without an analysis)."""
+    try:
+        return views.predictions(ctx.open(session)[1], lang)
+    except Expired:
+        return gr.update()
 
 
 def precision(loaded, lang: str) -> str:
@@ -124,18 +134,18 @@ def status_line(ctx: AppContext, lang: str) -> str:
     return text + ("\n\n" + notes if notes else "")
 
 
-def admit(ctx: AppContext, queue_length: int, lang: str) -> None:
+def admit(ctx: AppContext, lang: str) -> None:
     """Before an upload joins the queue: refuse it (in the user's language) when too many wait."""
-    if queue_length >= MAX_WAITING:
-        raise gr.Error(t("err_busy", lang, waiting=queue_length), print_exception=False)
+    waiting = ctx.waiting.admit()
+    if waiting >= MAX_WAITING:
+        ctx.waiting.done()
+        raise gr.Error(t("err_busy", lang, waiting=waiting), print_exception=False)
 
 
 # ---------------------------------------------------------------- choices offered
 
 def model_choices(ctx: AppContext) -> list[tuple[str, str]]:
-    labels = models.KNOWN_MODELS
-    return [(f"{labels[n]} — {n}" if n in labels and n != models.BUNDLED else labels.get(n, n), n)
-            for n in ctx.policy.models]
+    return [(models.display_name(n), n) for n in ctx.policy.models]
 
 
 def size_choices(loaded, lang: str = "en") -> list[tuple[str, str]]:
@@ -159,19 +169,20 @@ def on_model_change(ctx: AppContext, name: str, lang: str) -> dict:
 
 def build(ctx: AppContext) -> tuple[Inputs, dict]:
     """The input column and the predictions; returns the inputs and the outputs by name."""
-    public = ctx.policy.public
+    # Any typed or API value reaches the handler, where the hosting policy refuses what it does not offer
+    # in the user's language: Gradio's own check of the choices would answer in English with the list
+    # of choices (server paths among them, for a local model).
+    typed = {"allow_custom_value": True}
     with gr.Row():
         with gr.Column(scale=1):
             image = gr.Image(type="filepath", image_mode=None, label=L("image"), sources=["upload", "clipboard"],
                              height=320, elem_id="upload")
             tolerate_undecodable(image)
             with gr.Row():
-                model = gr.Dropdown(model_choices(ctx), value=ctx.start.name, label=L("model"),
-                                    allow_custom_value=not public, elem_id="model", scale=3)
+                model = gr.Dropdown(model_choices(ctx), value=ctx.start.name, label=L("model"), elem_id="model",
+                                    scale=3, **typed)
                 size = gr.Dropdown(size_choices(ctx.start), value=size_choices(ctx.start)[0][1],
-                                   label=L("resolution"), allow_custom_value=not public, scale=2, elem_id="size")
-                for box in (model, size):
-                    our_own_refusal(box)
+                                   label=L("resolution"), scale=2, elem_id="size", **typed)
             gallery = gr.Examples(examples.order(ctx.start), inputs=[image], label=L("examples"),
                                   examples_per_page=16)
         with gr.Column(scale=1):
@@ -179,19 +190,12 @@ def build(ctx: AppContext) -> tuple[Inputs, dict]:
     return Inputs(image, model, size, gallery.dataset), {"predictions": predictions}
 
 
-def our_own_refusal(dropdown: gr.Dropdown) -> gr.Dropdown:
-    """In public mode the page offers only the listed values, but the API can send anything:
-    Gradio's own check would answer in English with the list of choices (server paths among
-    them, for a local model). Passing the value through lets the hosting policy refuse it in the
-    user's language, before anything is loaded."""
-    dropdown.preprocess = lambda payload: payload
-    return dropdown
-
-
 def tolerate_undecodable(image: gr.Image) -> gr.Image:
     """Make an image input's decoding never raise: a file PIL cannot open reaches our handler
-    as a path, and vitviz explains the problem in the user's language. (Wrapping the instance,
-    not subclassing: Gradio would treat a subclass as a custom component with its own frontend.)"""
+    as a path, and vitviz explains the problem in the user's language. Gradio has no public API
+    for this (its decoder raises in English), so the instance's preprocess is wrapped; a subclass
+    would be treated as a custom component with its own frontend.
+    tests/test_app.py::test_bad_file_gets_a_message_and_the_server_keeps_serving fails the day this stops working."""
     decode = image.preprocess
 
     def preprocess(payload):
