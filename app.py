@@ -18,7 +18,7 @@ if hosting.running_on_zerogpu():
     import spaces  # noqa: F401  ZeroGPU patches torch's CUDA calls: it must come before torch
 
 import argparse  # noqa: E402
-from dataclasses import replace  # noqa: E402
+from dataclasses import dataclass, replace  # noqa: E402
 
 import gradio as gr  # noqa: E402
 
@@ -54,6 +54,15 @@ SECTIONS = {
 FIRST = {section: modules[0].ID for section, modules in SECTIONS.items()}
 
 
+@dataclass
+class Shown:
+    """Which section is on show, and which view in each. Separate states because events overlap: a
+    section's select can run after the select of a view in it (Gradio fires both), and with one state
+    it would write back the view that was on show before."""
+    section: gr.State
+    views: dict[str, gr.State]
+
+
 def create_demo(model: str | None = None, device: str | None = None, dtype: str | None = None,
                 public: bool | None = None) -> gr.Blocks:
     """The app for a start model (offline first) and a hosting policy (public where SPACE_ID is set)."""
@@ -63,7 +72,7 @@ def create_demo(model: str | None = None, device: str | None = None, dtype: str 
 def build(ctx: AppContext) -> gr.Blocks:
     with gr.Blocks(title="vitviz") as demo:
         session = gr.State(None, time_to_live=SESSION_TTL_S)
-        visible = gr.State({"section": "see", **FIRST})
+        shown = Shown(gr.State("see"), {section: gr.State(first) for section, first in FIRST.items()})
         gr.Markdown(L("title"))
         with gr.Row():
             gr.Markdown(L("intro"), scale=4, elem_classes="vv-chrome")
@@ -75,7 +84,7 @@ def build(ctx: AppContext) -> gr.Blocks:
         with gr.Column(elem_classes="vv-chrome"):
             inputs, named = upload.build(ctx)
         views, section_tabs = build_sections(ctx, session, lang)
-        refresh = wire_views(ctx, views, section_tabs, session, lang, visible)
+        refresh = wire_views(ctx, views, section_tabs, session, lang, shown)
         wire_analysis(ctx, inputs, named | {"status": status, "session": session}, views, lang, refresh)
         wire_language(ctx, inputs, session, lang, status, named["predictions"], refresh)
         demo.load(None, None, [lang], js=DETECT_LANG_JS)
@@ -136,7 +145,7 @@ def wire_analysis(ctx: AppContext, inputs: upload.Inputs, named: dict, views: di
 
 
 def wire_views(ctx: AppContext, views: dict[str, View], section_tabs: dict, session: gr.State,
-               lang: gr.Radio, visible: gr.State) -> dict:
+               lang: gr.Radio, shown: Shown) -> dict:
     """Each view renders when it is shown and when its controls move. Returns the event arguments
     that redraw the view on show (after an analysis, or a switch of language)."""
     private = {"api_visibility": "private"}
@@ -146,23 +155,24 @@ def wire_views(ctx: AppContext, views: dict[str, View], section_tabs: dict, sess
         if moved:
             gr.on(moved, view.handler(ctx), ins, view.targets(), show_progress="hidden", **private)
 
-        def show(state, session, lang, *values, view=view):
-            state = {**state, "section": view.section, view.section: view.id}
-            return {visible: state, **view.handler(ctx)(session, lang, *values)}
+        def show(session, lang, *values, view=view):
+            return {shown.section: view.section, shown.views[view.section]: view.id,
+                    **view.handler(ctx)(session, lang, *values)}
 
-        view.tab.select(show, [visible, *ins], [visible, *view.targets()], **private)
-    every_input = {visible, session, lang} | {c for v in views.values() for c in v.controls.values()}
+        view.tab.select(show, ins, [shown.section, shown.views[view.section], *view.targets()], **private)
+    every_input = {shown.section, *shown.views.values(), session, lang} | {
+        c for v in views.values() for c in v.controls.values()}
     every_output = list({id(c): c for v in views.values() for c in v.targets()}.values())
 
     def render_visible(data: dict, section: str | None = None):
-        state = data[visible] if section is None else {**data[visible], "section": section}
-        view = views[state[state["section"]]]
-        return {visible: state, **view.refresh(ctx, data, data[session], data[lang])}
+        section = section or data[shown.section]
+        view = views[data[shown.views[section]]]
+        return {shown.section: section, **view.refresh(ctx, data, data[session], data[lang])}
 
     for section, tab in section_tabs.items():
         tab.select(lambda data, section=section: render_visible(data, section), every_input,
-                   [visible, *every_output], **private)
-    return {"fn": render_visible, "inputs": every_input, "outputs": [visible, *every_output]}
+                   [shown.section, *every_output], **private)
+    return {"fn": render_visible, "inputs": every_input, "outputs": [shown.section, *every_output]}
 
 
 def wire_language(ctx: AppContext, inputs: upload.Inputs, session: gr.State, lang: gr.Radio,

@@ -67,8 +67,11 @@ def test_upload_shows_maps_and_korean_switch(app_url, browser):
     canvas = page.locator("#click-canvas img")
     canvas.wait_for(timeout=30_000)
     box = canvas.bounding_box()
+    unmarked = image_src(page, "click-canvas")
     canvas.click(position={"x": box["width"] * 0.1, "y": box["height"] * 0.1})
-    page.wait_for_function("() => document.querySelector('#query-att img') !== null", timeout=30_000)
+    # wait for this click's answer (the canvas redrawn with its patch marked): the patch box shows 0
+    # before any click, and a second click while the first is pending would be dropped (trigger mode "once")
+    page.wait_for_function(f"() => document.querySelector('#click-canvas img').src !== {unmarked!r}", timeout=30_000)
     page.wait_for_function("() => document.querySelector('#query-patch input').value === '0'", timeout=30_000)
     first = image_src(page, "query-att")
     canvas.click(position={"x": box["width"] * 0.9, "y": box["height"] * 0.6})
