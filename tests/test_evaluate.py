@@ -122,3 +122,62 @@ def test_imagenet_validation_layout(tmp_path):
     assert imagenet_val_samples(tmp_path, tmp_path / "labels.txt").labels == [5, 7, 9]
     (tmp_path / "named.txt").write_text("c.JPEG 1\na.JPEG 2\nb.JPEG 3\n")
     assert imagenet_val_samples(tmp_path, tmp_path / "named.txt").labels == [2, 3, 1]
+
+
+def test_records_identical_with_1_and_2_threads():
+    """Regression: gradient maps computed with 1 and 2 threads differ by ~1e-7, so near-ties in the
+    pixel ranking flipped and the pointing shares differed in their last digits: the same image gave
+    another record depending on the thread count. Every record field must now be identical."""
+    import torch
+
+    from vitviz import data, models
+    from vitviz.faithfulness import METHODS, Settings, evaluate_sample, perturbation_model
+    from vitviz.sanity import Randomiser
+
+    if not (data.FASHION_MNIST_DIR.exists() and (models.BUNDLED_DIR / "config.json").exists()):
+        pytest.skip("needs the bundled model and Fashion-MNIST")
+    loaded = models.load(models.BUNDLED, "cpu", "float32")
+    fast = perturbation_model(loaded)
+    samples = data.FashionMNISTSamples(data.FASHION_MNIST_DIR, "t10k")
+    settings = Settings(model="bundled", data="t10k", methods=METHODS, metrics=("saco", "mprt"))
+    randomiser = Randomiser(loaded, keep_random=True)
+    threads = torch.get_num_threads()
+    records = {}
+    try:
+        for n in (1, 2):
+            torch.set_num_threads(n)
+            records[n] = [evaluate_sample(loaded, fast, *samples.sample(i), i, settings, randomiser=randomiser)
+                          for i in (1, 2)]                      # both differed before the fix
+    finally:
+        torch.set_num_threads(threads)
+    assert records[1] == records[2]
+    assert {"saco", "mprt", "mprt_ssim", "pointing"} <= set(records[1][0])
+
+
+def test_saco_sanity_check_road_and_legrad_from_the_command_line(tiny_vit_dir, folder, tmp_path):
+    out = evaluate(tiny_vit_dir, folder, tmp_path, "--methods", "raw", "chefer", "legrad", "random",
+                   "--metrics", "saco", "mprt", "--fill", "road", "--steps", "4", "--limit", "3")
+    results = out["results"]
+    assert set(results) == {"raw attention (last layer)", "Chefer generic", "LeGrad", "random"}
+    for r in results.values():
+        assert -1 <= r["saco"] <= 1 and r["pos_auc"] is not None
+        assert len(r["mprt"]) == len(r["mprt_ssim"]) == 3 and r["mprt"][0] == 1.0       # 2 blocks: depths 0, 1, 2
+    assert results["random"]["mprt"] == [1.0, 1.0, 1.0]
+    settings = json.loads((tmp_path / "settings.json").read_text())
+    assert settings["metrics"] == ["saco", "mprt"] and settings["fill"] == "road" and settings["saco_groups"] == 10
+    assert "SaCo" in (tmp_path / "results.md").read_text()
+
+
+def test_the_chefer2021_preset_pins_the_papers_protocol():
+    from vitviz.evaluate import apply_preset, parser
+
+    a = parser().parse_args(["--preset", "chefer2021", "--imagenet-val", "val", "--labels", "l.txt"])
+    apply_preset(a)
+    assert (a.model, a.fill, a.steps) == ("google/vit-base-patch16-224", "black", 10)
+    with pytest.raises(SystemExit, match="pins --fill black"):
+        apply_preset(parser().parse_args(["--preset", "chefer2021", "--fill", "mean", "--imagenet-val", "v"]))
+    with pytest.raises(SystemExit, match="imagenet-val"):
+        apply_preset(parser().parse_args(["--preset", "chefer2021"]))
+    plain = parser().parse_args([])
+    apply_preset(plain)
+    assert (plain.model, plain.fill, plain.steps) == ("bundled", "black", 10)

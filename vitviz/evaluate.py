@@ -5,12 +5,20 @@
     python -m vitviz.evaluate --model google/vit-base-patch16-224 --fill mean \\
         --imagenet-val VAL_DIR --labels VAL_LABELS.txt --out runs/vitb     # ImageNet validation layout
     python -m vitviz.evaluate --folder DIR --model MODEL --out runs/x       # DIR/<class>/* images
+    python -m vitviz.evaluate --metrics saco mprt --fill road --methods chefer legrad random --out runs/y
+    python -m vitviz.evaluate --preset chefer2021 --imagenet-val VAL_DIR --labels VAL_LABELS.txt --out runs/c
 
 For each image, every map (vitviz.views.STANDARD_MAPS, for the predicted class) removes 0 %..90 %
 of the pixels, most relevant first (positive perturbation: accuracy should fall fast, lower AUC
 is better) and least relevant first (negative: accuracy should hold, higher AUC is better), as
 in Chefer et al. CVPR 2021. Pointing, where the data marks the object (Fashion-MNIST: its
-non-black pixels), is the share of the map's mass on it.
+non-black pixels), is the share of the map's mass on it. --metrics adds SaCo (Wu et al. CVPR
+2024: do more salient pixel groups matter more? 1 best, a random map ≈ 0) and the sanity check
+(Adebayo et al. 2018: the maps' Spearman correlation with the original as the top blocks are
+re-initialised; it should fall). --fill road fills removed pixels by ROAD's noisy linear
+imputation (Rong et al. 2022) instead of a colour. --preset chefer2021 pins Chefer et al.'s
+protocol (ViT-B/16, removed pixels black as their code does, 0..90 % in 10 % steps, AUC by the
+trapezoid rule from the unperturbed accuracy at 0 %).
 
 Under torchrun each process takes every k-th remaining image (gloo on CPU, NCCL with one GPU per
 process); results are appended per image under --out, so a killed run started again with the
@@ -32,9 +40,18 @@ import torch
 from PIL import Image
 
 from . import render as R
-from . import views
-from .faithfulness import Settings, evaluate_sample, metrics, perturbation_model
+from .faithfulness import METHODS, METRICS, Settings, evaluate_sample, metrics, perturbation_model
 from .journal import Journal, SettingsChanged
+
+# Published protocols, pinned: the settings they fix (command-line values that differ are refused)
+PRESETS = {
+    # Chefer, Gur & Wolf, CVPR 2021, Table 1: ViT-B/16 on ImageNet val, maps of the predicted class,
+    # 0..90 % of the pixels removed in 10 % steps; their code (baselines/ViT/pertubation_eval_from_hdf5.py)
+    # zeroes the [0, 1] image before normalising, i.e. removed pixels are black.
+    "chefer2021": {"model": "google/vit-base-patch16-224", "fill": "black", "steps": 10},
+}
+PRESET_DATA = {"chefer2021": ("imagenet_val", "--imagenet-val VAL_DIR --labels VAL_LABELS.txt")}
+DEFAULTS = {"fill": "black", "steps": 10}     # without a preset (model: models.BUNDLED)
 
 # ---------------------------------------------------------------- processes
 
@@ -100,14 +117,15 @@ def samples_for(a, loaded):
 
 def run(a, group: Group) -> dict | None:
     """Evaluate this process's share of the images not done yet; rank 0 returns the summary."""
-    from . import models
+    from . import models, quant
 
-    loaded = models.load(a.model, group.device, a.dtype)
+    # int8 (--dtype int8): compiled and checked before the run, else float32; settings record which served
+    loaded = quant.settle(models.load(a.model, group.device, a.dtype))
     fast = perturbation_model(loaded)
     samples = samples_for(a, loaded)
     limit = min(a.limit or len(samples), len(samples))
     settings = Settings(model=a.model, data=samples.name, methods=tuple(a.methods), steps=a.steps, fill=a.fill,
-                        dtype=loaded.dtype)
+                        dtype=loaded.dtype, metrics=tuple(m for m in METRICS if m in a.metrics), preset=a.preset)
     journal = Journal(a.out, group.rank, group.world)
     problem = None
     if group.rank == 0:
@@ -121,12 +139,17 @@ def run(a, group: Group) -> dict | None:
     found = journal.records()
     group.barrier()                            # every process has read what was done before anyone writes
     todo = [i for i in range(limit) if i not in found][group.rank::group.world]
+    randomiser = None
+    if "mprt" in settings.metrics:           # one randomised copy, its random blocks kept for every image
+        from .sanity import Randomiser
+
+        randomiser = Randomiser(loaded, settings.mprt_seed, keep_random=True)
     t0 = time.perf_counter()
     journal.open()
     try:
         for i in progress(todo, group, sum(1 for i in range(limit) if i not in found)):
             image, label, mask = samples.sample(i)
-            journal.append(evaluate_sample(loaded, fast, image, label, mask, i, settings, a.batch_size))
+            journal.append(evaluate_sample(loaded, fast, image, label, mask, i, settings, a.batch_size, randomiser))
     finally:
         journal.close()
     group.barrier()
@@ -159,16 +182,31 @@ def progress(todo: list[int], group: Group, total: int):
 
 def table(summary: dict) -> str:
     timing = summary["timing"]
+    results = summary["results"].values()
+    saco = any(r.get("saco") is not None for r in results)
+    mprt = any(r.get("mprt") is not None for r in results)
+    head = "| map | positive AUC ↓ | negative AUC ↑ | pointing ↑ |" + (" SaCo ↑ |" if saco else "") \
+        + (" MPRT Spearman, all blocks random ↓ |" if mprt else "")
     rows = [f"{summary['data']}: {summary['n']} images, model: {summary['model']}, removed pixels set to "
             f"{summary['fill']}. Top-1 accuracy (%) under perturbation, AUC over 0–90% of pixels removed "
-            "(normalised by the x-range); pointing = % of the map's mass on the object.", "",
-            "| map | positive AUC ↓ | negative AUC ↑ | pointing ↑ |", "|---|---:|---:|---:|"]
+            "(normalised by the x-range); pointing = % of the map's mass on the object"
+            + ("; SaCo in [-1, 1], a random map ≈ 0" if saco else "")
+            + ("; MPRT: rank correlation with the original map once every block is re-initialised" if mprt else "")
+            + ".", "", head, "|---|---:|---:|---:|" + "---:|" * (saco + mprt)]
     for name, r in summary["results"].items():
-        point = f"{r['pointing']:.1f}" if r["pointing"] is not None else "–"
-        rows.append(f"| {name} | {r['pos_auc']:.1f} | {r['neg_auc']:.1f} | {point} |")
+        cells = [name, f"{r['pos_auc']:.1f}", f"{r['neg_auc']:.1f}", _fmt(r["pointing"], ".1f")]
+        if saco:
+            cells.append(_fmt(r.get("saco"), ".3f"))
+        if mprt:
+            cells.append(_fmt((r.get("mprt") or [None])[-1], ".3f"))
+        rows.append("| " + " | ".join(cells) + " |")
     rows += ["", f"{timing['computed']} images computed in {timing['seconds']:.0f} s by {timing['processes']} "
                  f"process(es) ({timing['found']} found done)."]
     return "\n".join(rows) + "\n"
+
+
+def _fmt(value, spec: str) -> str:
+    return "–" if value is None else format(value, spec)
 
 
 def plot(summary: dict) -> np.ndarray:
@@ -185,12 +223,12 @@ def write(summary: dict, out: Path) -> None:
 
 
 def parser() -> argparse.ArgumentParser:
-    from . import data, models
+    from . import data
     from .explain import FILLS
 
     p = argparse.ArgumentParser(prog="python -m vitviz.evaluate", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--model", default=models.BUNDLED, help="Hub id, folder or 'bundled' (default)")
+    p.add_argument("--model", help="Hub id, folder or 'bundled' (default)")
     p.add_argument("--data-dir", default=str(data.FASHION_MNIST_DIR), help="Fashion-MNIST IDX files (default data)")
     p.add_argument("--folder", help="a folder of class subfolders instead")
     p.add_argument("--imagenet-val", help="a folder of images in the ImageNet validation layout instead")
@@ -198,10 +236,17 @@ def parser() -> argparse.ArgumentParser:
                                     "or 'file-name index' per line")
     p.add_argument("--limit", type=int, default=1000, help="the first N images (0: all)")
     p.add_argument("--n", dest="limit", type=int, help=argparse.SUPPRESS)   # the old name, for one process
-    p.add_argument("--methods", nargs="+", choices=views.STANDARD_MAPS, default=list(views.STANDARD_MAPS))
-    p.add_argument("--steps", type=int, default=10, help="removal fractions from 0 to 90%% (default 10)")
-    p.add_argument("--fill", choices=FILLS, default="black",
-                   help="what removed pixels become: black (Fashion-MNIST's background) or the mean (Chefer et al.)")
+    p.add_argument("--methods", nargs="+", choices=METHODS, default=list(Settings.methods),
+                   help="maps to compare (default: the app's standard maps; legrad on request)")
+    p.add_argument("--metrics", nargs="+", choices=METRICS, default=[],
+                   help="besides the AUCs and pointing: saco (Wu et al. 2024), mprt (the sanity check of "
+                        "Adebayo et al. 2018)")
+    p.add_argument("--steps", type=int, help="removal fractions from 0 to 90%% (default 10)")
+    p.add_argument("--fill", choices=FILLS, help="what removed pixels become: black (default; Fashion-MNIST's "
+                                                 "background, and what Chefer et al.'s code does), the data mean, or "
+                                                 "road (noisy linear imputation from the neighbours, Rong et al. 2022)")
+    p.add_argument("--preset", choices=sorted(PRESETS), help="pin a published protocol: chefer2021 = "
+                                                             "google/vit-base-patch16-224, black, 10 steps")
     p.add_argument("--batch-size", type=int, default=64, help="perturbed copies per forward pass")
     p.add_argument("--dtype", default="float32")
     p.add_argument("--threads", type=int, default=0, help="CPU threads per process (default: cores / processes)")
@@ -209,8 +254,25 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+def apply_preset(a) -> None:
+    """Fill in the preset's settings (refusing command-line values that differ) and the defaults."""
+    from . import models
+
+    for key, value in PRESETS.get(a.preset, {}).items():
+        given = getattr(a, key)
+        if given is not None and given != value:
+            raise SystemExit(f"--preset {a.preset} pins --{key} {value}, got --{key} {given}")
+        setattr(a, key, value)
+    if a.preset in PRESET_DATA and not getattr(a, PRESET_DATA[a.preset][0]):
+        raise SystemExit(f"--preset {a.preset} evaluates its paper's data: pass {PRESET_DATA[a.preset][1]}")
+    for key, value in {**DEFAULTS, "model": models.BUNDLED}.items():
+        if getattr(a, key) is None:
+            setattr(a, key, value)
+
+
 def main(argv: list[str] | None = None) -> None:
     a = parser().parse_args(argv)
+    apply_preset(a)
     group = Group()
     torch.set_num_threads(cpu_threads(group.local_world, a.threads))
     try:

@@ -1,0 +1,86 @@
+"""The sanity check and the logit lens in headless Chromium, in English and in Korean: the check's
+picture appears after its button (inside Explain · Faithfulness), with the sentence on what a flat
+line means; the logit lens shows its plot and its patch map with the honest note on early layers.
+Screenshots at 1280×800 and 1920×1080."""
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.browser
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+ROOT = Path(__file__).resolve().parent.parent
+SHOTS = Path(os.environ.get("VITVIZ_SCREENSHOTS", "/tmp/vitviz-screenshots"))
+
+
+@pytest.fixture(scope="module")
+def app_url(tiny_vit_dir):
+    import app
+
+    demo = app.create_demo(tiny_vit_dir, "cpu", "float32")
+    demo.queue().launch(prevent_thread_lock=True, quiet=True, **app.launch_kwargs())
+    yield demo.local_url
+    demo.close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not CHROMIUM:
+        pytest.skip("Debian's chromium is not installed")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
+        yield b
+        b.close()
+
+
+def visible_picture(elem_id: str) -> str:
+    return f"""() => [...document.querySelectorAll('#{elem_id} img')]
+        .some((img) => img.offsetParent !== null && img.naturalWidth > 0)"""
+
+
+def opened(browser, url: str, lang: str, size: tuple[int, int]):
+    from ui.text import t
+
+    page = browser.new_page(viewport={"width": size[0], "height": size[1]}, locale="ko-KR" if lang == "ko" else "en-US")
+    page.goto(url)
+    page.wait_for_selector("#upload", timeout=60_000)
+    page.wait_for_function(f"() => document.body.innerText.includes({t('image', lang)!r})", timeout=30_000)
+    page.locator("#upload input[type=file]").set_input_files(str(ROOT / "assets" / "examples" / "coffee.jpg"))
+    done = "Analyzed" if lang == "en" else "분석했습니다"
+    page.wait_for_function(f"() => document.querySelector('#status').innerText.includes({done!r})", timeout=60_000)
+    return page
+
+
+@pytest.mark.parametrize("size", [(1280, 800), (1920, 1080)])
+@pytest.mark.parametrize("lang", ["en", "ko"])
+def test_sanity_check_and_logit_lens_show_their_pictures(app_url, browser, lang, size):
+    from ui.text import t
+
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page = opened(browser, app_url, lang, size)
+    page.get_by_role("tab", name=t("sec_explain", lang), exact=True).click()
+    page.get_by_role("tab", name=t("tab_faith", lang), exact=True).click()
+    page.get_by_label(t("faith_part_sanity", lang)).check()
+    run = page.locator("#sanity-run")
+    run.wait_for(state="visible", timeout=30_000)
+    flat = t("sanity_flat", lang).replace("**", "")[:30]
+    assert flat in page.locator("#sanity-flat").inner_text()
+    run.click()
+    page.wait_for_function(visible_picture("sanity"), timeout=120_000)
+    page.locator("#sanity img").scroll_into_view_if_needed()
+    page.wait_for_timeout(500)
+    page.screenshot(path=str(SHOTS / f"checks-sanity-{lang}-{size[0]}x{size[1]}.png"))
+
+    page.get_by_role("tab", name=t("sec_learn", lang), exact=True).click()
+    page.get_by_role("tab", name=t("tab_lens", lang), exact=True).click()
+    page.wait_for_function(visible_picture("lens-plot"), timeout=60_000)
+    page.wait_for_function(visible_picture("lens-patches"), timeout=60_000)
+    honest = t("lens_honest", lang).replace("**", "")[:30]
+    assert honest in page.locator("#lens-honest").inner_text()
+    assert page.locator("#lens-table table").count() == 1
+    page.wait_for_timeout(500)
+    page.screenshot(path=str(SHOTS / f"checks-lens-{lang}-{size[0]}x{size[1]}.png"))
+    page.close()

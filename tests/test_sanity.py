@@ -1,0 +1,57 @@
+"""The sanity check (cascading randomisation): a copy is randomised top-down, the shared model never."""
+
+import numpy as np
+import torch
+
+from vitviz import sanity
+from vitviz.analysis import analyze
+from vitviz.lens import encoder_layers
+
+from .conftest import save_tiny, tiny_vit_config
+
+
+def trained_like(model):
+    """Weights unlike a fresh initialisation (LayerNorms not 1/0), as after training."""
+    for p in model.parameters():
+        p.add_(torch.randn_like(p) * 0.3)
+
+
+def test_cascade_randomises_a_copy_from_the_top(tmp_path):
+    from vitviz import models
+
+    config = tiny_vit_config()
+    config.num_hidden_layers = 3
+    path = save_tiny(tmp_path / "m", config=config, init=trained_like)
+    loaded = models.load(path, "cpu", "float32")
+    before = {k: v.clone() for k, v in loaded.model.state_dict().items()}
+    r = sanity.Randomiser(loaded, seed=5)
+    original = encoder_layers(loaded.model)
+    for k, copy in r.steps():
+        blocks = encoder_layers(copy.model)
+        for i in range(3):
+            same = all(torch.equal(a, b) for a, b in zip(blocks[i].parameters(), original[i].parameters()))
+            assert same == (i < 3 - k), (k, i)                    # step k: exactly the top k blocks random
+    fresh = encoder_layers(r.copy.model)[0]
+    assert torch.equal(fresh.layernorm_before.weight, torch.ones(32))           # as at training start
+    assert abs(float(fresh.attention.q_proj.weight.std()) - loaded.model.config.initializer_range) < 0.005
+    again = sanity.Randomiser(loaded, seed=5)
+    list(again.steps())
+    assert torch.equal(encoder_layers(again.copy.model)[1].mlp.fc1.weight,
+                       encoder_layers(r.copy.model)[1].mlp.fc1.weight)               # the seed decides
+    r.reset()
+    assert all(torch.equal(a, b) for a, b in zip(r.copy.model.parameters(), loaded.model.parameters()))
+    assert all(torch.equal(v, before[k]) for k, v in loaded.model.state_dict().items())   # shared model untouched
+    assert sanity.memory_bytes(loaded, keep_random=True) > sanity.memory_bytes(loaded) >= sanity.model_bytes(loaded)
+
+
+def test_mprt_correlations_start_at_one_and_the_random_map_never_moves(tiny_loaded, photo):
+    an = analyze(tiny_loaded, photo)
+    res = sanity.mprt(tiny_loaded, an, ("rollout_mean", "chefer", "legrad", "random"), seed=1)
+    steps = an.num_layers + 1
+    for m in res.methods:
+        assert res.maps[m].shape == (steps, *an.grid)
+        assert res.spearman[m].shape == res.ssim[m].shape == (steps,)
+        assert res.spearman[m][0] == 1.0 and res.ssim[m][0] == 1.0
+    assert np.allclose(res.spearman["random"], 1.0) and np.allclose(res.ssim["random"], 1.0)
+    assert res.spearman["chefer"][-1] < 0.99                     # the learned weights mattered to this map
+    assert res.target == int(np.argmax(an.probs))
