@@ -1,0 +1,71 @@
+"""The live camera in headless Chromium with its fake camera (a moving test pattern): the stream
+starts, the map over the frames updates, and the frames per second appear, in both languages."""
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.browser
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+SHOTS = Path(os.environ.get("VITVIZ_SCREENSHOTS", "/tmp/vitviz-screenshots"))
+# the fake device streams a test pattern; the fake UI grants the camera without asking
+FAKE_CAMERA = ["--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream"]
+
+
+@pytest.fixture(scope="module")
+def app_url(tiny_vit_dir):
+    import app
+
+    demo = app.create_demo(tiny_vit_dir, "cpu", "float32")
+    demo.queue().launch(prevent_thread_lock=True, quiet=True, **app.launch_kwargs())
+    yield demo.local_url
+    demo.close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not CHROMIUM:
+        pytest.skip("Debian's chromium is not installed")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu", *FAKE_CAMERA])
+        yield b
+        b.close()
+
+
+MAP_SRC_JS = "() => { const img = document.querySelector('#camera-map img'); return img ? img.src : null; }"
+
+
+@pytest.mark.parametrize("lang", ["en", "ko"])
+def test_the_fake_camera_streams_and_the_map_follows(app_url, browser, lang):
+    from ui.text import t
+
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page = browser.new_page(viewport={"width": 1280, "height": 800}, locale="ko-KR" if lang == "ko" else "en-US")
+    page.goto(app_url)
+    page.wait_for_selector("#upload", timeout=60_000)
+    page.wait_for_function(f"() => document.body.innerText.includes({t('image', lang)!r})", timeout=30_000)
+    page.get_by_role("tab", name=t("sec_see", lang), exact=True).click()
+    page.get_by_role("tab", name=t("tab_camera", lang), exact=True).click()
+    page.locator("#camera-in [title='grant webcam access'] button").click()      # Gradio's "Click to Access Webcam"
+    record = page.locator("#camera-in button[aria-label='capture photo']")       # Gradio's Record button
+    record.wait_for(timeout=30_000)
+    record.click()
+    seen = []
+    for _ in range(3):           # the map's src changes with every frame drawn (a data URL per frame)
+        previous = seen[-1] if seen else None
+        page.wait_for_function(f"() => {{ const s = ({MAP_SRC_JS})(); return s && s !== {json.dumps(previous)}; }}",
+                               timeout=60_000)
+        seen.append(page.evaluate(MAP_SRC_JS))
+    assert len(set(seen)) == 3 and all(s.startswith("data:image/jpeg;base64,") for s in seen)
+    label = {"en": "frames per second", "ko": "1초에"}[lang]
+    assert label in t("camera_fps", lang)
+    # a rate (not "–") once two frames are drawn
+    page.wait_for_function(f"() => {{ const s = document.querySelector('#camera-fps').innerText;"
+                           f" return s.includes({label!r}) && /[0-9]/.test(s) && !s.includes('–'); }}",
+                           timeout=60_000)
+    page.screenshot(path=str(SHOTS / f"camera-{lang}.png"))
+    page.close()

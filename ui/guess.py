@@ -1,0 +1,213 @@
+"""See · Guess where it looks, a class activity: a student draws over the model's input where they
+think the model looks, presses Reveal, and attention rollout and the class-specific map (Chefer et
+al. 2021) appear over the drawing with a score (vitviz.activity): the share of each map's mass
+inside the drawing and whether its brightest patch is. On a classroom server an optional board
+(ui/board.py) lists nicknames and scores per photo.
+
+The tab keeps one small record per session (GUESSES): whether it has been given the picture, so a
+redraw (a language switch, coming back to the tab) does not wipe a drawing, and the last drawing,
+so the answer can be redrawn in another language without drawing again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+import gradio as gr
+import numpy as np
+
+from vitviz import activity as act
+from vitviz import attention as A
+from vitviz import render as R
+from vitviz import views
+from vitviz.analysis import Analysis
+from vitviz.cache import Cache
+from vitviz.models import LoadedModel
+
+from . import board, sketch
+from .classmap import class_maps
+from .context import AppContext, Expired, Session
+from .text import L, t
+from .view import Shared, View, clear_of_badge, guarded, out_image
+
+ID = "guess"
+PICTURE_SIDE = 336      # the picture drawn on: the model's input enlarged by a whole factor to at least this
+CMAP = "inferno"
+MAPS = ("rollout", "classmap")
+
+
+@dataclass(frozen=True, eq=False)       # arrays inside: compared by identity
+class Guess:
+    """A tab's record: None fields until the student reveals a drawing."""
+    cover: np.ndarray | None = None      # (gh, gw) share of each patch the drawing covers
+    packed: np.ndarray | None = None     # the drawing at the picture's size, np.packbits (an eighth of a bool mask)
+    shape: tuple[int, int] = (0, 0)      # (h, w) of that drawing
+
+    def nbytes(self) -> int:
+        return 256 + sum(a.nbytes for a in (self.cover, self.packed) if a is not None)
+
+    def mask(self) -> np.ndarray:
+        return np.unpackbits(self.packed, count=self.shape[0] * self.shape[1]).reshape(self.shape).astype(bool)
+
+
+# A drawing over a 448-px picture packs to 25 KB: 32 MB holds a large school's tabs.
+GUESSES: Cache[Guess] = Cache(max_entries=4096, max_bytes=32 * 2**20, size_of=Guess.nbytes)
+
+
+def picture(an: Analysis) -> np.ndarray:
+    """The picture the student draws on and the answer is drawn over: the model's input, enlarged."""
+    return R.enlarge(an.seen, PICTURE_SIDE)[0]
+
+
+def photo_key(loaded: LoadedModel, an: Analysis) -> str:
+    """One board per model input and model: every student who picks the same example shares it."""
+    return hashlib.sha1(loaded.name.encode() + an.seen.tobytes()).hexdigest()[:16]
+
+
+def maps(ctx: AppContext, loaded: LoadedModel, an: Analysis) -> dict[str, np.ndarray]:
+    """The maps the drawing is compared with, (gh, gw) in [0, 1] as the Explain views show them:
+    rollout (mean over heads), and Chefer's map for the predicted class where the model has a
+    classifier."""
+    out = {"rollout": views.rollout_map(an)}
+    if loaded.has_classifier:
+        out["classmap"] = A.normalize(class_maps(ctx, loaded, an, an.top(1)[0][0])["chefer"]).numpy()
+    return out
+
+
+def map_titles(loaded: LoadedModel, an: Analysis, lang: str) -> dict[str, str]:
+    titles = {"rollout": t("guess_rollout", lang)}
+    if loaded.has_classifier:
+        titles["classmap"] = t("guess_class_for", lang, name=an.top(1, lang)[0][1])
+    return titles
+
+
+def answer(ctx: AppContext, loaded: LoadedModel, an: Analysis, guess: Guess, lang: str) -> tuple[dict, list]:
+    """({output name: value}, [(mass, peak inside)] per map): both maps over the drawing and the score."""
+    base, mask, titles = picture(an), guess.mask(), map_titles(loaded, an, lang)
+    out, scores = {name: None for name in MAPS}, []
+    lines = [t("guess_area", lang, area=f"{float(guess.cover.mean()):.0%}")]
+    for name, m in maps(ctx, loaded, an).items():
+        s = act.score(m, guess.cover)
+        drawn = act.reveal(base, m, mask, an.grid, s.peak, cmap=CMAP)
+        out[name] = clear_of_badge(R.with_colorbar(drawn, CMAP, t("low", lang), t("high", lang)))
+        peak = t("guess_peak_in" if s.peak_inside else "guess_peak_out", lang)
+        lines.append(t("guess_line", lang, map=titles[name], mass=f"{s.mass:.0%}", peak=peak))
+        scores.append((s.mass, s.peak_inside))
+    if not loaded.has_classifier:
+        lines.append(t("no_classifier", lang, model=loaded.name))
+    return {**out, "score": "\n".join(lines)}, scores
+
+
+def board_text(loaded: LoadedModel, an: Analysis, lang: str, note: str = "") -> str:
+    """The class board for this photo (empty off a classroom server)."""
+    if not board.enabled():
+        return ""
+    entries = board.BOARD.entries(photo_key(loaded, an))
+    parts = [note] if note else []
+    if not entries:
+        parts.append(t("board_empty", lang))
+    else:
+        headers = [t("board_col_nick", lang), *(t(f"board_col_{m}", lang) for m in maps_of(loaded))]
+        parts += [t("board_title", lang, n=len(entries)), board.table(entries, headers)]
+    return "\n\n".join(parts)
+
+
+def maps_of(loaded: LoadedModel) -> tuple[str, ...]:
+    return MAPS if loaded.has_classifier else MAPS[:1]
+
+
+def render(ctx: AppContext, session: Session | None, lang: str) -> dict:
+    loaded, an = ctx.open(session)
+    guess = GUESSES.lookup(session.key)
+    out = {"board": board_text(loaded, an, lang)}
+    if guess is None:                   # a new photo for this tab: the picture to draw on, nothing revealed
+        GUESSES.put(session.key, Guess())
+        return {**out, "drawing": {"background": picture(an), "layers": [], "composite": None},
+                "rollout": None, "classmap": None, "score": t("guess_todo", lang)}
+    if guess.cover is None:
+        return {**out, "score": t("guess_todo", lang)}
+    return {**out, **answer(ctx, loaded, an, guess, lang)[0]}
+
+
+def reveal(ctx: AppContext, session: Session | None, lang: str, drawing, share: bool = False,
+           nickname: str = "") -> dict:
+    """Reveal: the drawing scored against both maps (and put on the class board if asked)."""
+    if session is None:
+        return untold(t("err_no_image", lang))
+    try:
+        loaded, an = ctx.open(session)
+    except Expired:
+        return untold(t("err_expired", lang))
+    if sketch.refused(drawing):
+        return untold(t("guess_refused", lang, side=act.MAX_SIDE))
+    layers = (drawing.get("layers") or []) if isinstance(drawing, dict) else []
+    try:
+        mask = act.drawn_mask(layers) if layers else None
+        cover = act.patch_cover(mask, an.grid, an.seen.shape[:2]) if mask is not None and mask.any() else None
+    except ValueError:
+        return untold(t("guess_redraw", lang))
+    if cover is None:
+        return untold(t("guess_empty", lang))
+    small = act.resize_mask(mask, picture(an).shape[:2])
+    guess = GUESSES.put(session.key, Guess(cover, np.packbits(small), small.shape))
+    out, scores = answer(ctx, loaded, an, guess, lang)
+    if share and board.enabled():
+        try:
+            board.BOARD.add(photo_key(loaded, an), nickname, scores)
+            note = ""
+        except board.BoardRefused as exc:
+            note = t(exc.key, lang, **exc.fields)
+        out["board"] = board_text(loaded, an, lang, note)
+    return out
+
+
+def untold(message: str) -> dict:
+    """No answer pictures (an earlier drawing's would mislead), and why."""
+    return {"rollout": None, "classmap": None, "score": message}
+
+
+def board_only(ctx: AppContext, session: Session | None, lang: str) -> dict:
+    loaded, an = ctx.open(session)
+    return {"board": board_text(loaded, an, lang)}
+
+
+def build(ctx: AppContext, shared: Shared) -> View:
+    classroom = board.enabled()
+    gr.Markdown(L("guess_help"))
+    with gr.Row(equal_height=False):
+        with gr.Column(scale=1, min_width=280):
+            drawing = sketch.editor(L("guess_draw"), "guess-editor", height=440)
+            with gr.Row(visible=classroom):
+                nickname = gr.Textbox(label=L("board_nick"), max_length=board.NICK_MAX, elem_id="guess-nick",
+                                      scale=2)
+                share = gr.Checkbox(False, label=L("board_share"), elem_id="guess-share", scale=1)
+            button = gr.Button(L("guess_reveal"), variant="primary", elem_id="guess-reveal")
+        rollout = out_image("guess_rollout_label", "guess-rollout", scale=1, min_width=240)
+        classmap = out_image("guess_class_label", "guess-class", scale=1, min_width=240)
+    score = gr.Markdown(elem_id="guess-score")
+    with gr.Column(visible=classroom):
+        board_md = gr.Markdown(elem_id="guess-board")
+        refresh = gr.Button(L("board_refresh"), size="sm", elem_id="guess-board-refresh")
+    return View(render, outputs={"drawing": drawing, "rollout": rollout, "classmap": classmap, "score": score,
+                                 "board": board_md},
+                extra={"reveal": button, "share": share, "nickname": nickname, "refresh": refresh})
+
+
+def wire(ctx: AppContext, view: View, shared: Shared) -> None:
+    private = {"api_visibility": "private"}
+    extra = view.extra
+
+    def on_reveal(session, lang, drawing, share, nickname):
+        return view.updates(ctx, guarded(ctx, "view guess", lang, reveal, ctx, session, lang, drawing, share,
+                                         nickname))
+
+    def on_refresh(session, lang):
+        return view.updates(ctx, guarded(ctx, "view guess", lang, board_only, ctx, session, lang))
+
+    drawing = view.outputs["drawing"]
+    # the editor is an input here, not an output: as an output it would be covered while Reveal runs
+    answers = [c for c in view.targets() if c is not drawing]
+    extra["reveal"].click(on_reveal, [shared.session, shared.lang, drawing, extra["share"], extra["nickname"]],
+                          answers, **private)
+    extra["refresh"].click(on_refresh, [shared.session, shared.lang], [view.outputs["board"]], **private)
