@@ -1,14 +1,18 @@
 """Learn · Token norms: the length of every token's hidden state per layer, as maps over the patch
-grid, with [CLS] and registers listed apart (Darcet et al., ICLR 2024: high-norm patch tokens)."""
+grid, with [CLS] and registers listed apart (Darcet et al., ICLR 2024: high-norm patch tokens).
+When the selector also offers the same model with registers (or without), both run on the photo
+and are shown side by side."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import gradio as gr
 
-from vitviz import analysis, views
+from vitviz import analysis, pairs, views
 
 from .context import AppContext, Session
-from .text import L
+from .text import L, t
 from .view import Shared, View, clear_of_badge, out_image
 
 ID = "norms"
@@ -18,11 +22,40 @@ def render(ctx: AppContext, session: Session | None, lang: str) -> dict:
     loaded, an = ctx.open(session)
     norms = an.memo.get(("norms",), lambda: ctx.run(analysis.token_norms, loaded, an.pixel_values))
     picture, table = views.token_norms(an, norms, lang)
-    return {"picture": clear_of_badge(picture), "table": table}
+    return {"picture": clear_of_badge(picture), "table": table, **partner(ctx, loaded, an, lang)}
+
+
+def partner(ctx: AppContext, loaded, an, lang: str) -> dict:
+    """The other half of a with / without registers pair on the same photo (hidden when none is offered)."""
+    name = pairs.register_partner(loaded.name, ctx.policy.models)
+    if name is None:
+        hidden = gr.update(visible=False)
+        return {"compare": hidden, "other_picture": gr.update(value=None, visible=False), "other_table": hidden}
+    other = ctx.model(name)
+
+    def norms():
+        pixels = (an.pixel_values if other.spec == loaded.spec
+                  else analysis.prepare_images(other, [an.upload])[0][1].pixel_values)
+        return ctx.run(analysis.token_norms, other, pixels), pixels.shape[-2:]
+
+    values, size = an.memo.get(("norms", name), norms)
+    seen = replace(an, prefix_names=other.prefix_names, grid=other.grid(tuple(size)))
+    picture, table = views.token_norms(seen, values, lang)
+    return {"compare": gr.update(value=t("norms_compare", lang), visible=True),
+            "other_picture": gr.update(value=ctx.picture(clear_of_badge(picture)), visible=True,
+                                       label=t("norms_other", lang, model=name)),
+            "other_table": gr.update(value=table, visible=True)}
 
 
 def build(ctx: AppContext, shared: Shared) -> View:
     gr.Markdown(L("norms_help"))
-    image = out_image("norms_map", "norms")
-    table = gr.Markdown(elem_id="norms-table")
-    return View(render, outputs={"picture": image, "table": table})
+    compare = gr.Markdown(visible=False, elem_id="norms-compare")
+    with gr.Row():
+        with gr.Column():
+            image = out_image("norms_map", "norms")
+            table = gr.Markdown(elem_id="norms-table")
+        with gr.Column():
+            other_image = out_image("norms_map", "norms-other", visible=False)
+            other_table = gr.Markdown(visible=False, elem_id="norms-other-table")
+    return View(render, outputs={"picture": image, "table": table, "compare": compare,
+                                 "other_picture": other_image, "other_table": other_table})

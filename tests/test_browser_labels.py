@@ -1,0 +1,57 @@
+"""Typed labels in the real UI (headless Chromium): a tiny CLIP, labels typed in English and in Korean."""
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from .tiny_families import save_zero_shot
+
+pytestmark = pytest.mark.browser
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def app_url(tmp_path_factory):
+    import app
+
+    demo = app.create_demo(save_zero_shot(tmp_path_factory.mktemp("clip"), "clip"), "cpu", "float32")
+    demo.queue().launch(prevent_thread_lock=True, quiet=True, **app.launch_kwargs())
+    yield demo.local_url
+    demo.close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not CHROMIUM:
+        pytest.skip("Debian's chromium is not installed")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
+        yield b
+        b.close()
+
+
+def type_labels(page, text):
+    box = page.locator("#labels textarea, #labels input").first
+    box.fill(text)
+    box.press("Enter")
+
+
+def test_typed_labels_in_english_and_korean_show_their_maps(app_url, browser):
+    page = browser.new_page(viewport={"width": 1400, "height": 1200}, locale="en-US")
+    page.goto(app_url)
+    page.wait_for_selector("#labels", timeout=60_000)
+    page.locator("#upload input[type=file]").set_input_files(str(ROOT / "assets" / "examples" / "cat.jpg"))
+    page.wait_for_function("() => document.querySelector('#status').innerText.includes('Analyzed')", timeout=60_000)
+    for labels in ("cat, dog, car", "고양이, 강아지, 자동차"):
+        type_labels(page, labels)
+        words = [word.strip() for word in labels.split(",")]
+        # the defaults share words with the typed labels ("cat"): wait for the new analysis to show them all
+        page.wait_for_function(f"() => {words!r}.every((w) => document.querySelector('#predictions').innerText"
+                               ".includes(w))", timeout=60_000)
+        page.get_by_role("tab", name="Explain", exact=True).click()
+        page.wait_for_function("() => document.querySelector('#rollout-seen img')?.src", timeout=60_000)
+        page.get_by_role("tab", name="See", exact=True).click()
+    page.close()

@@ -1,0 +1,361 @@
+"""DINOv2 (with registers), CLIP / SigLIP / SigLIP 2 with typed labels, and timm ViTs: each family through
+the app's loader, the views, the app's handlers and the command line, on tiny random checkpoints."""
+
+import numpy as np
+import pytest
+import torch
+
+from vitviz import analysis, explain, models, query, views, zeroshot
+from vitviz import attention as A
+from vitviz.analysis import analyze
+from vitviz.limits import RequestRefused
+
+from .tiny_families import save_dinov2, save_timm, save_zero_shot
+
+needs_timm = pytest.mark.skipif(not __import__("vitviz.timm_vit").timm_vit.available(),
+                                reason="timm (with a torchvision built for this torch) is not installed")
+
+
+@pytest.fixture(scope="module")
+def dirs(tmp_path_factory):
+    root = tmp_path_factory.mktemp("modern")
+    return {"dinov2": save_dinov2(root / "dinov2"), "dinov2_reg": save_dinov2(root / "dinov2-reg", registers=4),
+            "dinov2_reg_cls": save_dinov2(root / "dinov2-reg-cls", registers=4, classifier=True),
+            **{kind: save_zero_shot(root / kind, kind) for kind in zeroshot.FAMILIES}}
+
+
+def load(path):
+    return models.load(path, "cpu", "float32")
+
+
+# ---------------------------------------------------------------- DINOv2 and registers
+
+def test_dinov2_registers_are_prefix_tokens_and_never_patches(dirs, photo):
+    plain, reg = load(dirs["dinov2"]), load(dirs["dinov2_reg"])
+    assert plain.prefix_names == ("[CLS]",) and plain.registers == 0
+    assert reg.prefix_names == ("[CLS]", "[REG0]", "[REG1]", "[REG2]", "[REG3]") and reg.registers == 4
+    assert reg.mlp_size == 64                                           # hidden 32 × mlp_ratio 2
+    an = analyze(reg, photo)
+    assert an.grid == (4, 4) and an.attentions.shape[-1] == 5 + 16
+    assert views.rollout_map(an).shape == (4, 4)
+    assert views.raw_attention(an, 1, None, False, 0.5)[0].ndim == 3
+    # the rollout map is the [CLS] row's patch columns: the register columns are not in it
+    row = A.rollout_row(an.attentions, 0, keep=5)
+    assert np.allclose(views.rollout_map(an), A.normalize(row[5:].reshape(4, 4)).numpy(), atol=1e-6)
+    norms = analysis.token_norms(reg, an.pixel_values)
+    picture, table = views.token_norms(an, norms, "en")
+    assert norms.shape == (3, 21) and all(f"[REG{i}]" in table.splitlines()[0] for i in range(4))
+
+
+def test_dinov2_with_registers_classifier_gives_class_maps(dirs, photo):
+    loaded = load(dirs["dinov2_reg_cls"])
+    an = analyze(loaded, photo)
+    maps = explain.class_maps(loaded, an, an.top(1)[0][0])
+    assert {m.shape for m in maps.values()} == {(4, 4)}
+
+
+def test_token_strip_draws_registers_apart(dirs, photo):
+    an = analyze(load(dirs["dinov2_reg"]), photo)
+    strip = views.patches(an)[1]
+    blue, teal = np.array([60, 90, 200]), np.array([0, 130, 120])
+    tile = 56 + 6                                                       # render.token_sequence's layout
+    assert (strip[20, 6 + 20] == blue).all() and all((strip[20, 6 + i * tile + 20] == teal).all() for i in (1, 4))
+
+
+# ---------------------------------------------------------------- typed labels
+
+def test_labels_are_parsed_and_bounded():
+    assert zeroshot.parse_labels(" cat, dog ,,고양이，강아지、cat ") == ("cat", "dog", "고양이", "강아지")
+    assert zeroshot.parse_labels("") == zeroshot.DEFAULT_LABELS
+    assert len(zeroshot.parse_labels(", ".join(f"l{i}" for i in range(20)))) == 20
+    with pytest.raises(RequestRefused) as e:
+        zeroshot.parse_labels(", ".join(f"l{i}" for i in range(21)))
+    assert e.value.key == "err_labels_many" and e.value.fields["limit"] == 20
+    with pytest.raises(RequestRefused) as e:
+        zeroshot.parse_labels("cat, " + "x" * 41)
+    assert e.value.key == "err_labels_long"
+    with pytest.raises(RequestRefused):
+        zeroshot.parse_labels("x" * 100_000)                            # refused before any splitting
+
+
+def reference_logits(path, kind, pixel_values, labels):
+    """The image–text logits as transformers' own model computes them."""
+    import transformers
+
+    full = transformers.AutoModel.from_pretrained(path, attn_implementation="eager").eval()
+    tok = transformers.AutoTokenizer.from_pretrained(path)
+    padding = True if kind == "clip" else "max_length"
+    text = tok([zeroshot.TEMPLATE.format(x) for x in labels], padding=padding, max_length=32, return_tensors="pt")
+    text = {k: v for k, v in text.items() if k in ("input_ids", "attention_mask")}
+    x = pixel_values[None]
+    if kind == "siglip2":
+        image = {"pixel_values": zeroshot.patchify(x, 8), "pixel_attention_mask": torch.ones(1, 16, dtype=torch.long),
+                 "spatial_shapes": torch.tensor([[4, 4]])}
+    else:
+        image = {"pixel_values": x}
+    with torch.no_grad():
+        return full(**text, **image).logits_per_image[0]
+
+
+@pytest.mark.parametrize("kind", zeroshot.FAMILIES)
+def test_typed_labels_rank_as_the_model_scores_them(dirs, photo, kind):
+    loaded = load(dirs[kind])
+    assert loaded.typed_labels and not loaded.has_classifier
+    labels = ("cat", "dog", "car", "고양이", "강아지")
+    bound = zeroshot.bind(loaded, labels)
+    an = analyze(bound, photo)
+    ref = reference_logits(dirs[kind], kind, an.pixel_values, labels)
+    assert np.allclose(an.probs, ref.softmax(-1).numpy(), atol=1e-5)
+    order = [i for i, *_ in an.top(5)]
+    assert (np.diff(ref[order].numpy()) <= 1e-6).all()                  # best first by the model's own scores
+    assert [name for _, name, _ in an.top(5, "ko")] == [labels[i] for i in order]
+    assert ref[:3].unique().numel() == 3                                # the scores do tell labels apart
+
+
+@pytest.mark.parametrize("kind", zeroshot.FAMILIES)
+def test_vision_tower_maps_have_the_patch_grid(dirs, photo, kind):
+    bound = zeroshot.bind(load(dirs[kind]), ("cat", "dog"))
+    an = analyze(bound, photo)
+    clip = kind == "clip"
+    assert an.grid == (4, 4) and an.prefix_names == (("[CLS]",) if clip else ())
+    assert an.attentions.shape[-1] == (17 if clip else 16) and (an.probe is None) == clip
+    assert bound.query_name == ("[CLS]" if clip else "probe")
+    assert views.rollout_map(an).shape == views.dino_heads(an, 0.6).shape[:0] + (4, 4)
+    for m in explain.class_maps(bound, an, 1).values():
+        assert m.shape == (4, 4) and torch.isfinite(m).all()
+    assert set(views.standard_maps(an, explain.class_maps(bound, an, 0))) >= {"raw", "rollout_mean", "chefer"}
+
+
+def test_siglip_pooling_probe_is_the_models_own_head(dirs, photo):
+    """vitviz writes SigLIP's pooling head out to keep the probe's attention: same output as the head."""
+    bound = zeroshot.bind(load(dirs["siglip"]), ("cat",))
+    x = analyze(bound, photo).pixel_values[None]
+    with torch.no_grad():
+        out = bound.model.vision(pixel_values=x)
+        pooled, att = zeroshot.probe_pool(bound.model.vision.head, out.last_hidden_state)
+    assert torch.allclose(pooled, out.pooler_output, atol=1e-5)
+    assert att.shape == (1, 4, 1, 16) and torch.allclose(att.sum(-1), torch.ones(1, 4, 1))
+
+
+def test_siglip_rollout_runs_from_the_probe_back_through_the_encoder(dirs, photo):
+    an = analyze(zeroshot.bind(load(dirs["siglip"]), ("cat",)), photo)
+    att = an.att()
+    row = an.probe.float().mean(0)                                       # the probe's heads, fused by the mean
+    for layer in reversed(range(att.shape[0])):
+        a = 0.5 * att[layer].mean(0) + 0.5 * torch.eye(16)
+        row = row @ (a / a.sum(-1, keepdim=True))
+    assert torch.allclose(query.rollout(an), row.reshape(4, 4), atol=1e-6)
+    assert torch.allclose(query.last_heads(an), an.probe.float().reshape(4, 4, 4), atol=1e-6)
+
+
+def test_siglip_chefer_map_equals_the_probe_as_a_last_token(dirs, photo):
+    """Chefer's rule with the probe as an extra token that only the pooling layer's row reads: the
+    same map as vitviz's probe row times the encoder's relevance."""
+    bound = zeroshot.bind(load(dirs["siglip"]), ("cat", "dog"))
+    an = analyze(bound, photo)
+    with torch.enable_grad():
+        out = explain.graph_forward(bound, an, 1)
+        grads = torch.autograd.grad(out.logits[0, 1], [*out.attentions, out.probe_attentions])
+    n, heads = 16, 4
+    r = torch.eye(n + 1)
+    for a, g in zip(out.attentions, grads[:-1]):                         # the probe (index 0) keeps to itself
+        cam = torch.zeros(heads, n + 1, n + 1)
+        cam[:, 1:, 1:] = (g[0] * a[0]).detach()
+        r = r + cam.clamp_min(0).mean(0) @ r
+    head = torch.zeros(heads, n + 1, n + 1)
+    head[:, 0, 1:] = (grads[-1][0, :, 0] * out.probe_attentions[0, :, 0]).detach()
+    r = r + head.clamp_min(0).mean(0) @ r
+    ours = explain.class_maps(bound, an, 1, ("chefer",))["chefer"]
+    assert torch.allclose(ours, r[0, 1:].reshape(4, 4), atol=1e-6)
+
+
+# ---------------------------------------------------------------- the app
+
+def test_app_scores_the_typed_labels_and_refuses_too_many_in_korean(dirs, photo):
+    from ui import classmap, raw, rollout, upload
+    from ui.context import AppContext
+
+    ctx = AppContext.create(dirs["siglip"], "cpu", "float32", public=True)
+    out = upload.analyze_group(ctx, [photo], ctx.start.name, "32x32", ["ko"], "고양이, 강아지, cat")[0]
+    assert set(out["predictions"]) == {"고양이", "강아지", "cat"}
+    session = out["session"]
+    assert "프로브" in rollout.render(ctx, session, "ko")["note"] and raw.render(ctx, session, "en")["note"]
+    maps = classmap.render(ctx, session, "en", target=2, method="chefer", alpha=0.5)
+    assert maps["on_input"] is not None and maps["target"]["value"] == 2
+    refused = upload.analyze_group(ctx, [photo], ctx.start.name, "32x32", ["ko"], ",".join("abcdefghijklmnopqrstu"))
+    assert refused[0]["status"] == "낱말이 너무 많습니다. 쉼표로 나누어 20개까지 쓸 수 있어요."
+
+
+def test_token_norms_compare_with_and_without_registers(dirs, photo, monkeypatch):
+    from ui import norms, upload
+    from ui.context import AppContext
+    from vitviz import pairs
+
+    monkeypatch.setattr(pairs, "_BOTH_WAYS", {dirs["dinov2"]: dirs["dinov2_reg"], dirs["dinov2_reg"]: dirs["dinov2"]})
+    monkeypatch.setenv("VITVIZ_MODELS", f"{dirs['dinov2']},{dirs['dinov2_reg']}")
+    ctx = AppContext.create(dirs["dinov2"], "cpu", "float32", public=False)
+    session = upload.analyze_group(ctx, [photo], ctx.start.name, "", ["en"])[0]["session"]
+    out = norms.render(ctx, session, "en")
+    assert out["compare"]["visible"] and out["other_picture"]["visible"]
+    assert "[REG3]" in out["other_table"]["value"] and "[REG0]" not in out["table"]
+    alone = AppContext.create(dirs["dinov2"], "cpu", "float32", public=False)
+    alone.policy = alone.policy.__class__(public=False, models=(dirs["dinov2"],))
+    session = upload.analyze_group(alone, [photo], alone.start.name, "", ["en"])[0]["session"]
+    assert norms.render(alone, session, "en")["compare"]["visible"] is False
+
+
+def test_zero_shot_labels_cross_to_the_gpu_worker_as_names(dirs, photo):
+    """On ZeroGPU the model is loaded again by name in the worker: the labels go along as strings."""
+    from ui import runner
+
+    ran = []
+
+    def gpu(kind, fn, name, device, dtype, labels, *args):
+        ran.append((name, labels))
+        return runner._on_device(kind, fn, name, device, dtype, labels, *args)
+
+    r = runner.ModelRunner(zerogpu=False)
+    r._gpu = gpu
+    bound = zeroshot.bind(load(dirs["clip"]), ("cat", "dog"))
+    batch = analysis.prepare_images(bound, [photo])[0][1].pixel_values[None]
+    out = r.call(analysis.run_model, bound, batch).value
+    assert ran == [(dirs["clip"], ("cat", "dog"))] and out[0].probs.shape == (2,)
+
+
+# ---------------------------------------------------------------- command line
+
+def test_cli_needs_labels_for_clip_and_refuses_them_for_a_classifier(dirs, tmp_path, photo, capsys):
+    from vitviz.__main__ import main
+
+    img = tmp_path / "photo.png"
+    photo.save(img)
+    assert main(["explain", str(img), "--out", str(tmp_path / "a"), "--model", dirs["clip"]]) == 2
+    assert "--labels" in capsys.readouterr().err
+    assert main(["explain", str(img), "--out", str(tmp_path / "b"), "--model", dirs["dinov2_reg_cls"],
+                 "--labels", "cat"]) == 2
+    assert "own classes" in capsys.readouterr().err
+    for kind in ("clip", "siglip", "dinov2_reg"):
+        labels = ["--labels", "cat, dog, 고양이"] if kind != "dinov2_reg" else []
+        assert main(["explain", str(img), "--out", str(tmp_path / kind), "--model", dirs[kind], *labels]) == 0
+        written = {p.name for p in (tmp_path / kind / "photo").iterdir()}
+        assert {"rollout.png", "raw_attention.png", "predictions.txt"} <= written
+        assert ("class_chefer.png" in written) == (kind != "dinov2_reg")
+    assert (tmp_path / "siglip" / "photo" / "predictions.txt").read_text().count("\n") == 3
+
+
+# ---------------------------------------------------------------- timm
+
+def vit_from_timm(timm_model):
+    """The same weights as a transformers ViTForImageClassification (timm's fused qkv split in three)."""
+    from transformers import ViTConfig, ViTForImageClassification
+
+    blocks = timm_model.blocks
+    d = timm_model.embed_dim
+    cfg = ViTConfig(image_size=32, patch_size=8, hidden_size=d, num_hidden_layers=len(blocks), num_attention_heads=4,
+                    intermediate_size=blocks[0].mlp.fc1.out_features, layer_norm_eps=1e-6, num_labels=6,
+                    qkv_bias=True, attn_implementation="eager")
+    vit = ViTForImageClassification(cfg).eval()
+    sd = {"vit.embeddings.cls_token": timm_model.cls_token, "vit.embeddings.position_embeddings": timm_model.pos_embed,
+          "vit.embeddings.patch_embeddings.projection.weight": timm_model.patch_embed.proj.weight,
+          "vit.embeddings.patch_embeddings.projection.bias": timm_model.patch_embed.proj.bias,
+          "vit.layernorm.weight": timm_model.norm.weight, "vit.layernorm.bias": timm_model.norm.bias,
+          "classifier.weight": timm_model.head.weight, "classifier.bias": timm_model.head.bias}
+    for i, b in enumerate(blocks):
+        p = f"vit.layers.{i}."                                           # transformers 5's names
+        q, k, v = b.attn.qkv.weight.chunk(3)
+        qb, kb, vb = b.attn.qkv.bias.chunk(3)
+        sd.update({p + "attention.q_proj.weight": q, p + "attention.q_proj.bias": qb,
+                   p + "attention.k_proj.weight": k, p + "attention.k_proj.bias": kb,
+                   p + "attention.v_proj.weight": v, p + "attention.v_proj.bias": vb,
+                   p + "attention.o_proj.weight": b.attn.proj.weight, p + "attention.o_proj.bias": b.attn.proj.bias,
+                   p + "layernorm_before.weight": b.norm1.weight, p + "layernorm_before.bias": b.norm1.bias,
+                   p + "layernorm_after.weight": b.norm2.weight, p + "layernorm_after.bias": b.norm2.bias,
+                   p + "mlp.fc1.weight": b.mlp.fc1.weight, p + "mlp.fc1.bias": b.mlp.fc1.bias,
+                   p + "mlp.fc2.weight": b.mlp.fc2.weight, p + "mlp.fc2.bias": b.mlp.fc2.bias})
+    missing, unexpected = vit.load_state_dict({k: v.detach() for k, v in sd.items()}, strict=False)
+    assert not unexpected and not [m for m in missing if "pooler" not in m]
+    return vit
+
+
+@needs_timm
+def test_timm_vit_attention_equals_the_same_weights_in_transformers(tmp_path, photo):
+    from transformers import ViTImageProcessor
+
+    folder, timm_model = save_timm(tmp_path / "timm")
+    ours = load(folder)
+    assert ours.family == "timm_vit" and ours.prefix_names == ("[CLS]",) and ours.id2label[0] == "cat"
+    vit_dir = tmp_path / "vit"
+    vit_from_timm(timm_model).save_pretrained(vit_dir)
+    processor = ViTImageProcessor(size={"height": 32, "width": 32}, image_mean=[0.5] * 3, image_std=[0.5] * 3)
+    processor.save_pretrained(vit_dir)
+    theirs = load(str(vit_dir))
+    x = analyze(ours, photo).pixel_values[None]                           # both models read the same input
+    with torch.no_grad():
+        a, b = (torch.stack([t[0] for t in analysis.forward(m, x).attentions]) for m in (ours, theirs))
+        logits = [analysis.forward(m, x, output_attentions=False).logits for m in (ours, theirs)]
+    assert a.shape == (2, 4, 17, 17) and torch.allclose(a, b, atol=1e-5)          # raw attention, float32
+    for fusion in A.FUSIONS:
+        assert torch.allclose(A.rollout(a, 1, (4, 4), fusion), A.rollout(b, 1, (4, 4), fusion), atol=1e-5)
+    assert torch.allclose(A.raw_maps(a, 1, (4, 4)), A.raw_maps(b, 1, (4, 4)), atol=1e-5)
+    assert torch.allclose(*logits, atol=1e-5)
+    assert analyze(ours, photo, (32, 48)).grid == (4, 6)                          # timm resamples its positions
+
+
+@needs_timm
+def test_timm_register_variant_through_the_loader_views_and_cli(tmp_path, photo):
+    from vitviz.__main__ import main
+
+    folder, _ = save_timm(tmp_path / "timm-reg", reg_tokens=2)
+    loaded = load(folder)
+    assert loaded.prefix_names == ("[CLS]", "[REG0]", "[REG1]")
+    an = analyze(loaded, photo)
+    assert an.grid == (4, 4) and an.attentions.shape[-1] == 3 + 16
+    assert {m.shape for m in explain.class_maps(loaded, an, 0).values()} == {(4, 4)}
+    assert analysis.token_norms(loaded, an.pixel_values).shape == (3, 19)
+    img = tmp_path / "photo.png"
+    photo.save(img)
+    assert main(["explain", str(img), "--out", str(tmp_path / "out"), "--model", folder]) == 0
+    assert (tmp_path / "out" / "photo" / "class_chefer.png").exists()
+
+
+# ---------------------------------------------------------------- memory
+
+def peak_rss_growth(fn) -> int:
+    """How far the process's resident memory rises while fn runs (sampled every half millisecond)."""
+    import threading
+    import time
+
+    psutil = pytest.importorskip("psutil")
+    proc = psutil.Process()
+    base = peak = proc.memory_info().rss
+    stop = threading.Event()
+
+    def sample():
+        nonlocal peak
+        while not stop.is_set():
+            peak = max(peak, proc.memory_info().rss)
+            time.sleep(0.0005)
+
+    thread = threading.Thread(target=sample)
+    thread.start()
+    try:
+        fn()
+    finally:
+        stop.set()
+        thread.join()
+    return peak - base
+
+
+@pytest.mark.parametrize("kind,size", [("dinov2_reg", (280, 280)), ("clip", (256, 256)), ("siglip", (256, 256))])
+def test_memory_estimate_covers_what_an_analysis_holds(dirs, photo, kind, size):
+    """~1,600 and ~1,000 tokens: the attentions dominate, as for a base-size model at a larger input."""
+    from vitviz import limits
+
+    loaded = load(dirs[kind])
+    loaded = zeroshot.bind(loaded, ("cat", "dog")) if loaded.typed_labels else loaded
+    analyze(loaded, photo, (32, 32))                                      # one-time allocations out of the way
+    kept = []
+    grew = peak_rss_growth(lambda: kept.append(analyze(loaded, photo, size)))
+    estimate = limits.request_bytes(limits.Shape.of(loaded), size)
+    assert grew <= 1.2 * estimate + 4 * 2**20, (grew, estimate)
+    assert estimate <= 4 * grew + 16 * 2**20, (grew, estimate)                   # and not far above it

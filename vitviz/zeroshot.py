@@ -1,0 +1,291 @@
+"""CLIP, SigLIP and SigLIP 2: zero-shot classification over labels the user types.
+
+An image–text model scores an image against the prompts "a photo of a {label}": the cosine of the
+image embedding and each prompt's text embedding, scaled (SigLIP adds a bias). With the typed
+labels bound, the vision tower and the text embeddings form a classifier whose classes are the
+labels, so every view (top-k, rollout, class maps, faithfulness) works on it as on a ViT classifier.
+
+- CLIP's vision tower reads [CLS] + patches; its [CLS] (after the final norm and a projection) is
+  the image embedding, so [CLS] is the query of every map.
+- SigLIP has no [CLS]: an attention-pooling head's learned probe attends over the patch tokens
+  after the encoder. The probe is the query: rollout runs from its attention over the patches back
+  through the encoder, and class maps (Chefer et al. ICCV 2021, the Transformer-MM-Explainability
+  rule for the image–text score) start from the probe's relevance-weighted attention.
+- SigLIP 2 (NaFlex) takes patches, not pictures: the input is cut into patches here, one
+  (gh, gw) shape per batch.
+
+Labels are bound lazily: ``bind`` records them and the first forward pass encodes the prompts
+where the model lives (the GPU worker on ZeroGPU), kept in a small per-model cache.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import re
+from dataclasses import replace
+from types import SimpleNamespace
+
+import torch
+import torch.nn.functional as F
+
+from . import attention as A
+from .cache import Cache
+from .facts import LANGUAGES, ModelFacts
+from .limits import RequestRefused
+from .wrapped import Embeddings, PatchEmbeddings, VisionOutput, conv_patches
+
+FAMILIES = ("clip", "siglip", "siglip2")
+TEMPLATE = "a photo of a {}"
+MAX_LABELS = 20
+MAX_LABEL_CHARS = 40
+# What the example photos show, so the first analysis of an example ranks something sensible.
+DEFAULT_LABELS = ("cat", "coffee", "rocket", "astronaut", "person", "dog")
+_SEPARATORS = re.compile(r"[,，、]")     # the ASCII comma, the full-width comma and the ideographic one
+
+
+# ---------------------------------------------------------------- typed labels
+
+def parse_labels(text: str | None) -> tuple[str, ...]:
+    """'cat, dog,  고양이' -> ('cat', 'dog', '고양이'): split at commas, trimmed, empties and repeats
+    dropped; nothing typed -> DEFAULT_LABELS. RequestRefused past MAX_LABELS labels or
+    MAX_LABEL_CHARS characters in one label (checked before any splitting of a huge text)."""
+    text = "" if text is None else str(text)
+    if len(text) > MAX_LABELS * (MAX_LABEL_CHARS + 2):
+        raise RequestRefused("err_labels_many", limit=MAX_LABELS)
+    labels = tuple(dict.fromkeys(s.strip() for s in _SEPARATORS.split(text) if s.strip()))
+    if not labels:
+        return DEFAULT_LABELS
+    if len(labels) > MAX_LABELS:
+        raise RequestRefused("err_labels_many", limit=MAX_LABELS)
+    long = [s for s in labels if len(s) > MAX_LABEL_CHARS]
+    if long:
+        raise RequestRefused("err_labels_long", label=long[0][:MAX_LABEL_CHARS] + "…", limit=MAX_LABEL_CHARS)
+    return labels
+
+
+def bind(loaded, labels) -> object:
+    """A copy of a zero-shot LoadedModel whose classes are `labels` (weights and caches shared).
+    Cheap and device-free: the prompts are encoded on the first forward pass."""
+    labels = tuple(labels)
+    if not loaded.typed_labels:
+        raise ValueError(f"{loaded.name} scores fixed classes, not typed labels")
+    id2label = dict(enumerate(labels))
+    return replace(loaded, model=loaded.model.bound(labels), id2label=id2label, has_classifier=bool(labels),
+                   class_names={lang: id2label for lang in LANGUAGES})
+
+
+def labels_of(loaded) -> tuple[str, ...] | None:
+    """The labels a bound zero-shot model scores (None for any other model): what must travel with its
+    name to where the model lives."""
+    return tuple(loaded.id2label.values()) if loaded.typed_labels and loaded.id2label else None
+
+
+# ---------------------------------------------------------------- the model
+
+class ZeroShotVision(torch.nn.Module):
+    """The vision tower of a CLIP / SigLIP / SigLIP 2 model with vitviz's surface (vitviz.wrapped):
+    logits over the bound labels, the encoder's attentions and hidden states, SigLIP's probe."""
+
+    def __init__(self, full, tokenizer, kind: str):
+        super().__init__()
+        if kind not in FAMILIES:
+            raise ValueError(f"kind must be one of {FAMILIES}, got {kind!r}")
+        self.full = full
+        self.vision = full.vision_model
+        self.kind = kind
+        vision = self.vision.config
+        patch = vision.patch_size if isinstance(vision.patch_size, int) else vision.patch_size[0]
+        side = getattr(vision, "image_size", None) or patch * math.isqrt(int(vision.num_patches))   # SigLIP 2: a count
+        self.config = SimpleNamespace(model_type=vision.model_type, patch_size=int(patch), image_size=side)
+        self.tokenizer = tokenizer
+        self.labels: tuple[str, ...] = ()
+        self.texts: Cache = Cache(max_entries=32)      # (labels, device) -> (K, E) unit text embeddings
+        self.embeddings = Embeddings(PatchEmbeddings(self._patches, self._filters), self._positions)
+
+    @property
+    def base_model(self):
+        return self
+
+    def bound(self, labels: tuple[str, ...]) -> "ZeroShotVision":
+        """A shallow copy scoring `labels` (modules and the text cache shared)."""
+        clone = copy.copy(self)
+        clone.__dict__["labels"] = tuple(labels)
+        return clone
+
+    # ------------------------------------------------------------ embeddings (patches, positions)
+    def _patches(self, x: torch.Tensor) -> torch.Tensor:
+        emb = self.vision.embeddings.patch_embedding
+        if self.kind == "siglip2":
+            return emb(patchify(x, self.config.patch_size))
+        return conv_patches(emb)(x)
+
+    def _filters(self) -> torch.Tensor:
+        w = self.vision.embeddings.patch_embedding.weight
+        if self.kind == "siglip2":                      # Linear over (p, p, c) patches -> (D, C, P, P)
+            p = self.config.patch_size
+            return w.reshape(w.shape[0], p, p, -1).permute(0, 3, 1, 2)
+        return w
+
+    def _positions(self) -> torch.Tensor:
+        return self.vision.embeddings.position_embedding.weight[None]
+
+    # ------------------------------------------------------------ text
+    def text_embeddings(self, labels: tuple[str, ...], device) -> torch.Tensor:
+        """(K, E) unit-length embeddings of the prompts for `labels`, kept per label set."""
+        return self.texts.get((labels, str(device)), lambda: self._encode(labels, device))
+
+    def _encode(self, labels, device) -> torch.Tensor:
+        prompts = [TEMPLATE.format(label) for label in labels]
+        length = int(self.full.config.text_config.max_position_embeddings)
+        # SigLIP was trained on prompts padded to the full length; CLIP pools its end-of-text token
+        padding = "max_length" if self.kind != "clip" else True
+        # normal tensors even when the first call comes from an inference-mode analysis: class maps use
+        # them later in a graph, where inference tensors are refused
+        with torch.inference_mode(False), torch.no_grad():
+            tok = self.tokenizer(prompts, padding=padding, max_length=length, truncation=True, return_tensors="pt")
+            inputs = {k: v.to(device) for k, v in tok.items() if k in ("input_ids", "attention_mask")}
+            pooled = self.full.text_model(**inputs).pooler_output
+            if self.kind == "clip":
+                pooled = self.full.text_projection(pooled)
+            return F.normalize(pooled.float(), dim=-1)
+
+    # ------------------------------------------------------------ image
+    def forward(self, pixel_values: torch.Tensor, output_attentions: bool = False, output_hidden_states: bool = False,
+                interpolate_pos_encoding: bool = False, **kw) -> VisionOutput:
+        out = self.vision(**self._vision_inputs(pixel_values, interpolate_pos_encoding),
+                          output_attentions=output_attentions, output_hidden_states=output_hidden_states)
+        image, probe = self.embed(out.last_hidden_state)
+        return VisionOutput(self.scores(image), tuple(out.attentions or ()), out.hidden_states, probe)
+
+    def _vision_inputs(self, x: torch.Tensor, interpolate: bool) -> dict:
+        if self.kind != "siglip2":
+            return {"pixel_values": x, "interpolate_pos_encoding": interpolate}
+        p = self.config.patch_size
+        gh, gw = x.shape[-2] // p, x.shape[-1] // p
+        return {"pixel_values": patchify(x, p),
+                "pixel_attention_mask": torch.ones(x.shape[0], gh * gw, dtype=torch.long, device=x.device),
+                "spatial_shapes": torch.tensor([[gh, gw]] * x.shape[0], device=x.device)}
+
+    def embed(self, last: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(B, N, D) last hidden state as the vision model returns it -> (image embedding (B, E), the
+        probe's attention (B, H, 1, N) or None)."""
+        if self.kind == "clip":
+            return self.full.visual_projection(self.vision.post_layernorm(last[:, 0])), None
+        return probe_pool(self.vision.head, last)
+
+    def readout(self, hidden: torch.Tensor) -> torch.Tensor:
+        """The label scores read from any layer's hidden state (B, N, D), as the model reads its last
+        layer: the logit lens and LeGrad (vitviz.lens) use it."""
+        if self.kind == "clip":
+            return self.scores(self.embed(hidden)[0])
+        return self.scores(self.embed(self.vision.post_layernorm(hidden))[0])
+
+    def scores(self, image: torch.Tensor) -> torch.Tensor | None:
+        """(B, E) image embeddings -> (B, K) scores for the bound labels (None when none are)."""
+        if not self.labels:
+            return None
+        text = self.text_embeddings(self.labels, image.device)
+        logits = F.normalize(image.float(), dim=-1) @ text.T * self.full.logit_scale.float().exp()
+        if self.kind != "clip":
+            logits = logits + self.full.logit_bias.float()
+        return logits
+
+
+def patchify(x: torch.Tensor, p: int) -> torch.Tensor:
+    """(B, C, H, W) -> (B, gh·gw, p·p·C), patches row by row, pixels in (p, p, C) order as SigLIP 2's
+    image processor lays them out."""
+    b, c, h, w = x.shape
+    x = x.reshape(b, c, h // p, p, w // p, p).permute(0, 2, 4, 3, 5, 1)
+    return x.reshape(b, (h // p) * (w // p), p * p * c)
+
+
+def probe_pool(head, hidden: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """SigLIP's attention-pooling head, written out so that the probe's attention is part of the
+    graph (torch's MultiheadAttention returns its weights as a copy that gradients never reach).
+    hidden (B, N, D) -> (pooled (B, D), attention (B, H, 1, N)); equal to ``head(hidden)``."""
+    mha = head.attention
+    b, n, d = hidden.shape
+    heads = mha.num_heads
+    wq, wk, wv = mha.in_proj_weight.chunk(3)
+    bq, bk, bv = mha.in_proj_bias.chunk(3)
+    q = F.linear(head.probe.expand(b, 1, d), wq, bq).reshape(b, 1, heads, -1).transpose(1, 2)
+    k = F.linear(hidden, wk, bk).reshape(b, n, heads, -1).transpose(1, 2)
+    v = F.linear(hidden, wv, bv).reshape(b, n, heads, -1).transpose(1, 2)
+    att = (q @ k.transpose(-1, -2) / math.sqrt(q.shape[-1])).softmax(-1)            # (B, H, 1, N)
+    out = mha.out_proj((att @ v).transpose(1, 2).reshape(b, 1, d))
+    out = out + head.mlp(head.layernorm(out))
+    return out[:, 0], att
+
+
+# ---------------------------------------------------------------- loading
+
+def facts(config) -> ModelFacts:
+    """The vision tower's facts; [CLS] for CLIP, no prefix and the probe as the query for SigLIP."""
+    vision = config.vision_config
+    patch = vision.patch_size if isinstance(vision.patch_size, int) else vision.patch_size[0]
+    clip = config.model_type == "clip"
+    return ModelFacts(family=config.model_type, layers=int(vision.num_hidden_layers),
+                      heads=int(vision.num_attention_heads), hidden_size=int(vision.hidden_size),
+                      mlp_size=int(vision.intermediate_size), patch_size=int(patch),
+                      prefix_names=("[CLS]",) if clip else (), has_classifier=False, can_reconstruct=False,
+                      id2label={}, label_set=None, class_names={lang: {} for lang in LANGUAGES},
+                      query_name="[CLS]" if clip else "probe", typed_labels=True)
+
+
+def load(name: str, path: str, source: str, config, device: str, dtype: str):
+    """A LoadedModel for a CLIP / SigLIP / SigLIP 2 checkpoint (no labels bound)."""
+    import transformers
+
+    from .models import LoadedModel, _from_pretrained
+    from .preprocess import spec_from_processor
+
+    kw = {"attn_implementation": "eager", "dtype": getattr(torch, dtype)}
+    full, source = _from_pretrained(transformers.AutoModel, path, source, **kw)
+    tokenizer, _ = _from_pretrained(transformers.AutoTokenizer, path, source)
+    processor, _ = _from_pretrained(transformers.AutoImageProcessor, path, source)
+    full = full.to(device).eval()
+    full.requires_grad_(False)
+    model = ZeroShotVision(full, tokenizer, config.model_type)
+    spec = spec_from_processor(processor)
+    if config.model_type == "siglip2":       # NaFlex sizes follow the photo: vitviz runs one square size
+        side = model.config.patch_size * int(math.isqrt(int(getattr(processor, "max_num_patches", 256))))
+        spec = replace(spec, resize=(side, side), shortest_edge=None, crop=None)
+    return LoadedModel(**vars(facts(config)), name=name, model=model, processor=processor, spec=spec,
+                       device=device, dtype=dtype, source=source)
+
+
+# ---------------------------------------------------------------- class maps from the probe
+
+def probe_class_maps(loaded, an, target: int, methods) -> dict[str, torch.Tensor]:
+    """Class maps of a label for a model whose query is an attention-pooling probe: (gh, gw) each.
+
+    Chefer et al. ICCV 2021 over the encoder gives R (N × N); the probe reads the last layer with
+    attention a (H, N), so the label's relevance is mean_h((∂s/∂a ⊙ a)⁺) · R. Gradient rollout
+    multiplies the same probe row through the rolled-out gradient-weighted layers."""
+    from .explain import _stack, graph_forward
+    from .lens import legrad_from
+
+    maps = {}
+    with torch.enable_grad():
+        out = graph_forward(loaded, an, target, hidden_states="legrad" in methods)
+        score = out.logits[0, target]
+        grads = torch.autograd.grad(score, [*out.attentions, out.probe_attentions], retain_graph="legrad" in methods)
+        att, g = _stack(out.attentions), _stack(grads[:-1])
+        probe = out.probe_attentions[0, :, 0].detach().float().cpu()               # (H, N)
+        cam = (grads[-1][0, :, 0].float().cpu() * probe).clamp_min(0).mean(0)     # (N,)
+        if "chefer" in methods:
+            maps["chefer"] = A.token_map(cam @ A.chefer_relevance(att, g), an.prefix, an.grid)
+        if "grad_rollout" in methods:
+            a_hat = A.residual_rows((att * g).clamp_min(0).mean(1))
+            maps["grad_rollout"] = A.token_map(_through(cam, a_hat), an.prefix, an.grid)
+        if "legrad" in methods:
+            maps["legrad"] = legrad_from(loaded, out, target, an.prefix, an.grid)
+    return {m: maps[m] for m in methods}
+
+
+def _through(row: torch.Tensor, a_hat: torch.Tensor) -> torch.Tensor:
+    """row · Â_L ··· Â_1: a query row over the last layer's tokens carried back to the input tokens."""
+    for layer in a_hat.flip(0):
+        row = row @ layer
+    return row
