@@ -1,6 +1,6 @@
 """vitviz — the Gradio app: composes the views of ui/ and launches; vitviz/ computes.
 
-    python app.py [--model ID|FOLDER|bundled] [--device auto|cpu|cuda] [--dtype auto|float32|bfloat16]
+    python app.py [--model ID|FOLDER|bundled] [--device auto|cpu|cuda] [--dtype auto|float32|bfloat16|int8]
                   [--public | --no-public] [--request-memory-mb MB] [--port 7860]
 """
 
@@ -24,13 +24,16 @@ import gradio as gr  # noqa: E402
 
 from ui import (  # noqa: E402
     bias,
+    camera,
     classmap,
     click,
     dino,
     distance,
     faithfulness,
     filters,
+    guess,
     inside,
+    lens,
     mae,
     norms,
     patches,
@@ -47,9 +50,9 @@ MAX_UPLOAD = "20mb"
 SESSION_TTL_S = 3600      # an idle tab's session is dropped after an hour
 # The page as a lesson and a toolbox: how the ViT reads a photo, where it looks, what it learned.
 SECTIONS = {
-    "see": (patches, inside, mae),
+    "see": (patches, inside, mae, guess, camera),
     "explain": (rollout, click, raw, classmap, dino, faithfulness),
-    "learn": (posemb, distance, filters, norms, bias),
+    "learn": (posemb, distance, filters, norms, bias, lens),
 }
 FIRST = {section: modules[0].ID for section, modules in SECTIONS.items()}
 
@@ -102,6 +105,8 @@ def build_sections(ctx: AppContext, session: gr.State, lang: gr.Radio) -> tuple[
                 shared = Shared(session, lang, alpha)
                 with gr.Tabs():
                     for module in modules:
+                        if not getattr(module, "available", lambda ctx: True)(ctx):   # e.g. no camera on ZeroGPU
+                            continue
                         with gr.Tab(L(f"tab_{module.ID}"), id=module.ID) as tab:
                             view = module.build(ctx, shared)
                         views[module.ID] = view = replace(view, id=module.ID, section=section, tab=tab, shared=shared)
@@ -124,15 +129,16 @@ def wire_analysis(ctx: AppContext, inputs: upload.Inputs, named: dict, views: di
     def admit(lang):
         upload.admit(ctx, lang)
 
-    def analyze_many(images, model_names, sizes, langs):
-        return upload.analyze_many(ctx, images, model_names, sizes, langs)
+    def analyze_many(images, model_names, sizes, langs, labels=None):   # labels last: older API calls omit them
+        return upload.analyze_many(ctx, images, model_names, sizes, langs, labels)
 
     def on_model(name, lang):
         named = upload.on_model_change(ctx, name, lang)
-        return {{"size": inputs.size, "examples": inputs.examples}[k]: v for k, v in named.items()}
+        return {{"size": inputs.size, "examples": inputs.examples, "labels": inputs.labels}[k]: v
+                for k, v in named.items()}
 
     def then_analyze(admitted, **api):
-        admitted.success(analyze_many, [inputs.image, inputs.model, inputs.size, lang],
+        admitted.success(analyze_many, [inputs.image, inputs.model, inputs.size, lang, inputs.labels],
                          [outputs[name] for name in upload.OUTPUTS], batch=True, max_batch_size=upload.BATCH,
                          **api).then(**refresh, **private, show_progress="hidden")
 
@@ -140,7 +146,9 @@ def wire_analysis(ctx: AppContext, inputs: upload.Inputs, named: dict, views: di
                  api_description="Analyze a photo: status, top-5, patch grid, tokens, shapes, rollout over the "
                                  "input and the photo, position-embedding similarity.")
     then_analyze(inputs.size.input(admit, [lang], None, queue=False, **private), **private)
-    then_analyze(inputs.model.input(on_model, [inputs.model, lang], [inputs.size, inputs.examples], queue=False,
+    then_analyze(inputs.labels.submit(admit, [lang], None, queue=False, **private), **private)
+    then_analyze(inputs.model.input(on_model, [inputs.model, lang], [inputs.size, inputs.examples, inputs.labels],
+                                    queue=False,
                                     **private).then(admit, [lang], None, queue=False, **private), **private)
 
 
@@ -204,10 +212,14 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--model", default=None, help="Hub id, local folder or 'bundled' (default: "
                    f"{models.DEFAULT_MODEL} if available, else the bundled model)")
     p.add_argument("--device", default=None, help="auto, cpu, cuda, mps (env VITVIZ_DEVICE)")
-    p.add_argument("--dtype", default=None, help="auto, float32, bfloat16 (env VITVIZ_DTYPE)")
+    p.add_argument("--dtype", default=None, help="auto, float32, bfloat16, int8 (CPUs with VNNI or AMX, once "
+                   "a fidelity check passed) (env VITVIZ_DTYPE)")
     p.add_argument("--compile", default=None, choices=["auto", "wait", "off"],
                    help="compiled forward on CPU: build it in the background (auto), before serving (wait), "
                         "or not (off); env VITVIZ_COMPILE")
+    p.add_argument("--classroom", action="store_true", default=None,
+                   help="classroom server: a shared board of nicknames and scores in Guess where it looks "
+                        "(memory only; env VITVIZ_CLASSROOM=1; allowed in public mode)")
     p.add_argument("--public", action=argparse.BooleanOptionalAction, default=None,
                    help="public mode: only the listed models and sizes (default: on where SPACE_ID is set)")
     p.add_argument("--request-memory-mb", type=float, default=None,
@@ -216,6 +228,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--host", default=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"))
     p.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", "7860")))
     a = p.parse_args(argv)
+    if a.classroom:
+        os.environ["VITVIZ_CLASSROOM"] = "1"
     if a.compile:
         os.environ["VITVIZ_COMPILE"] = a.compile
     if a.request_memory_mb:

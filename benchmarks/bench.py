@@ -1,6 +1,6 @@
 """How much does seeing inside a ViT cost, compared with a bare prediction?
 
-    python benchmarks/bench.py [--repeats 10] [--threads 0]
+    python benchmarks/bench.py [--repeats 10] [--threads 0] [--dtypes auto float32 int8]
 
 Builds the ViT-B/16 architecture with random weights (they cost the same as the real
 ones), saves it as a local folder and loads it through vitviz's own loader. Times, in
@@ -16,7 +16,9 @@ one run, batch 1:
   burst      32 uploads analyzed batched (4 at a time, as the app's queue) vs one by one
 
 The models get the compiled forward the app uses (vitviz/compiled.py) before timing starts;
-VITVIZ_COMPILE=0 measures the eager path.
+VITVIZ_COMPILE=0 measures the eager path. Where the CPU has AVX512-VNNI, AVX-VNNI or AMX, the int8
+rows (vitviz/quant.py: int8 Linear layers, float32 maps) follow, after the fidelity gate; when the
+gate refuses, they say so and measure the float32 forward that serves instead.
 
 and prints each as a ratio to the baseline, plus peak memory (RSS).
 """
@@ -82,11 +84,23 @@ def vit_b16_folder() -> str:
 
 def cpu_flags() -> str:
     from vitviz.models import cpu_has_fast_bf16
+    from vitviz.quant import int8_isa
 
     amx = getattr(torch.cpu, "_is_amx_tile_supported", lambda: False)()
     bf16 = getattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False)()
-    return (f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, "
-            f"AMX={amx}, AVX512-BF16={bf16}, fast bf16={cpu_has_fast_bf16()}")
+    return (f"{cpu_name()}, {torch.get_num_threads()} threads, "
+            f"AMX={amx}, AVX512-BF16={bf16}, fast bf16={cpu_has_fast_bf16()}, int8={int8_isa() or 'slow'}")
+
+
+def cpu_name() -> str:
+    """/proc/cpuinfo's model name, or what platform knows."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
 
 
 def interactions(loaded, an, repeats: int) -> list[tuple[str, float]]:
@@ -101,8 +115,9 @@ def interactions(loaded, an, repeats: int) -> list[tuple[str, float]]:
 
     targets = iter(range(10_000))
 
-    def class_specific():   # a new target each call: one forward + backward, nothing from a cache
-        views.class_specific(an, explain.class_maps(loaded, an, next(targets) % 1000), "chefer", 0.5)
+    def class_specific():   # a new target each call: what the class view computes for Chefer (its backward pass)
+        maps = explain.class_maps(loaded, an, next(targets) % 1000, ("chefer", "grad_rollout"))
+        views.class_specific(an, maps, "chefer", 0.5)
 
     patches = iter(range(10_000))
 
@@ -111,8 +126,9 @@ def interactions(loaded, an, repeats: int) -> list[tuple[str, float]]:
         views.patch_at(an, 100, 100, canvas.shape[:2])
         views.query_maps(loaded, an, next(patches) % 196, 5, None, 0.5)
 
+    grads = "float32 weights of the int8 model" if loaded.dtype == "int8" else loaded.dtype   # vitviz.quant
     return [(f"re-render after a control change ({loaded.dtype})", timeit(rerender, repeats * 3)),
-            (f"class-specific map, Chefer ({loaded.dtype})", timeit(class_specific, repeats)),
+            (f"class-specific map, Chefer ({grads})", timeit(class_specific, repeats)),
             (f"click a patch: query maps redrawn ({loaded.dtype})", timeit(click, repeats * 3))]
 
 
@@ -120,6 +136,8 @@ def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--repeats", type=int, default=10)
     p.add_argument("--threads", type=int, default=0)
+    p.add_argument("--dtypes", nargs="+", default=["auto", "float32", "int8"], choices=["auto", "float32", "int8"],
+                   help="the analyses to time beside the baseline (int8: refused where the CPU lacks VNNI/AMX)")
     a = p.parse_args()
     if a.threads:
         torch.set_num_threads(a.threads)
@@ -152,7 +170,7 @@ def main() -> None:
 
     rows = []
     loaded_by_dtype = {}
-    for dtype in ("auto", "float32"):
+    for dtype in a.dtypes:                        # int8: refused (said on stderr) where the CPU lacks VNNI/AMX
         lm = models.load(folder, "cpu", dtype)
         if lm.dtype not in loaded_by_dtype:
             lm.compiled.start(lm, background=False)      # as the app does for its model (off: VITVIZ_COMPILE=0)

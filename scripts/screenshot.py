@@ -63,10 +63,17 @@ def main() -> None:
                 verdict = f"NOT ON SCREEN at {a.size}: {missing}" if missing else "every view tab on screen"
                 print(f"{section}: {verdict}")
                 for module in modules:
-                    if a.views and module.ID not in a.views:
+                    if a.views and module.ID not in a.views and not (module.ID == "faith" and "sanity" in a.views):
                         continue
                     i += 1
                     shoot(page, module, a.lang, out / f"{a.lang}-{a.size}-{i:02d}-{section}-{module.ID}.png")
+                    if module.ID == "faith" and (not a.views or "sanity" in a.views):   # its second part
+                        page.get_by_label(t("faith_part_sanity", a.lang)).check()
+                        page.wait_for_selector("#sanity img", timeout=120_000)
+                        page.wait_for_timeout(1500)
+                        shot = out / f"{a.lang}-{a.size}-{i:02d}-{section}-sanity.png"
+                        page.screenshot(path=str(shot), full_page=True)
+                        page.get_by_label(t("faith_part_measure", a.lang)).check()
             browser.close()
     finally:
         demo.close()
@@ -88,9 +95,31 @@ def shoot(page, module, lang: str, path: Path) -> None:
         canvas.wait_for(timeout=30_000)
         box = canvas.bounding_box()
         canvas.click(position={"x": box["width"] * 0.45, "y": box["height"] * 0.4})
+    if module.ID == "guess":
+        draw_and_reveal(page)
     page.wait_for_timeout(2500)
     page.screenshot(path=str(path), full_page=True)
     print(path)
+
+
+def draw_and_reveal(page, cx: float = 0.5, cy: float = 0.45, r: float = 0.18) -> None:
+    """Guess where it looks: circle (cx, cy) on the photo (shares of the canvas), then Reveal."""
+    import math
+
+    canvas = page.locator("#guess-editor canvas").first
+    canvas.scroll_into_view_if_needed()
+    page.wait_for_timeout(1000)
+    box = canvas.bounding_box()
+    side = min(box["width"], box["height"])
+    x, y = box["x"] + box["width"] * cx, box["y"] + box["height"] * cy
+    page.mouse.move(x + side * r, y)
+    page.mouse.down()
+    for i in range(1, 31):
+        a = 2 * math.pi * i / 30
+        page.mouse.move(x + side * r * math.cos(a), y + side * r * math.sin(a), steps=2)
+    page.mouse.up()
+    page.locator("#guess-reveal").click()
+    page.wait_for_selector("#guess-rollout img", timeout=120_000)
 
 
 if __name__ == "__main__":

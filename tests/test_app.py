@@ -43,8 +43,10 @@ def test_upload_shows_every_output(client, tiny_name, tmp_path):
     photo = Image.open(ro_photo)
     bar = 14 + 16                                            # the colour bar under the photo
     assert photo.width == 224 and photo.height - bar == 112  # the photo's 2:1 aspect (enlarged: it is small)
+    from ui.view import BADGE_BAND
+
     grid = Image.open(grid)                                  # square input, a white band on top for
-    assert grid.size[1] - grid.size[0] == 30                 # Gradio's label badge (ui.view.BADGE_BAND)
+    assert grid.size[1] - grid.size[0] == BADGE_BAND         # Gradio's label badge
 
 
 def test_bad_file_gets_a_message_and_the_server_keeps_serving(client, tiny_name, tmp_path):

@@ -131,6 +131,16 @@ def test_every_view_shows_its_picture_in_both_languages(app_url, browser, lang):
             page.get_by_role("tab", name=t(f"tab_{module.ID}", lang), exact=True).click()
             if module.ID == "faith":
                 page.locator("#faith-run").click()
+            if module.ID == "guess":     # its pictures are the answer: a stroke on the photo, then Reveal
+                canvas = page.locator("#guess-editor canvas").first
+                canvas.scroll_into_view_if_needed()
+                page.wait_for_timeout(1000)
+                box = canvas.bounding_box()
+                page.mouse.move(box["x"] + box["width"] * 0.4, box["y"] + box["height"] * 0.4)
+                page.mouse.down()
+                page.mouse.move(box["x"] + box["width"] * 0.6, box["y"] + box["height"] * 0.6, steps=8)
+                page.mouse.up()
+                page.locator("#guess-reveal").click()
             if module.ID == "mae":       # the tiny test model has no decoder: the note says so
                 expect = t("mae_only", lang, model="@@").split("@@")[0][:12]
                 page.wait_for_function(f"() => document.body.innerText.includes({expect!r})", timeout=30_000)

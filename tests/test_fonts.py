@@ -102,6 +102,9 @@ with warnings.catch_warnings(record=True) as caught:
     other_bar = render.with_colorbar(image, low="가가", high="나나")
     render.tiles(rng.random((2, 4, 4)), 2, labels=["레이어 0", "레이어 1"])
     render.token_sequence(np.zeros((32, 32, 3), np.uint8), (4, 4), 8, prefix_names=("[CLS]", "등록"))
+    from vitviz import lens_views, sanity_views
+    lens_views.top_plot(np.zeros((3, 2)), {0: "가방", 1: "바지"}, "ko")
+    sanity_views.curve(np.ones(3), np.ones(3), "ko")
 
 out["warnings"] = [str(w.message) for w in caught]
 out["logs"] = logs

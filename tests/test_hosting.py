@@ -250,7 +250,7 @@ def zerogpu_context(tiny_vit_dir):
 
 def test_zerogpu_work_crosses_a_process_boundary(tiny_vit_dir, photo):
     """Model work on ZeroGPU receives a model name and tensors and returns picklable results;
-    the forward, the class-specific backward and the faithfulness batch run there, each asking
+    the forward, the class-specific backward, the evidence batch and the sanity check run there, each asking
     for seconds that follow its work; the drawing stays here."""
     from ui import classmap, faithfulness, upload
 
@@ -264,10 +264,11 @@ def test_zerogpu_work_crosses_a_process_boundary(tiny_vit_dir, photo):
     faithfulness.measure(ctx, session, "en", "black")
     ran = ctx.runner._gpu.calls
     assert [(kind, fn) for kind, fn, _ in ran] == [("forward", "run_model")] * 3 + [
-        ("class", "class_maps"), ("faithfulness", "faithfulness")]
+        ("class", "class_maps"), ("class", "class_maps"), ("evidence", "measure"), ("sanity", "mprt")]
     seconds = [s for *_, s in ran]
     assert seconds[0] < seconds[1] <= runner_max()            # four images at twice the side ask for more
-    assert seconds[0] == seconds[2] < seconds[3] < seconds[4]  # a backward, then ~150 forwards, ask for more
+    # a backward (Chefer's, then LeGrad's), then ~270 forwards, then L+1 class-map passes, ask for more
+    assert seconds[0] == seconds[2] < seconds[3] == seconds[4] < seconds[5] < seconds[6]
 
 
 def runner_max():

@@ -98,7 +98,7 @@ def test_dtype_choice(monkeypatch):
     monkeypatch.setenv("VITVIZ_DTYPE", "bf16")
     assert models.pick_dtype("cpu") == "bfloat16"
     with pytest.raises(ValueError):
-        models.pick_dtype("cpu", "int8")
+        models.pick_dtype("cpu", "int4")           # int8 is a choice (vitviz.quant, tests/test_quant.py)
 
 
 def test_device_override(monkeypatch):

@@ -67,17 +67,19 @@ def test_every_view_renders_by_name(ctx, session):
     cases = {
         patches: ({}, {"patch_grid", "tokens", "shapes", "dist_help"}),
         rollout: (dict(fusion="max", discard=0.2, alpha=0.4, start_layer=1, query=0),
-                  {"on_input", "on_photo", "fusion", "start_layer", "query"}),
+                  {"on_input", "on_photo", "note", "fusion", "start_layer", "query"}),
         raw: (dict(layer=1, head="2", one_scale=True, alpha=0.5, query=0),
-              {"overview", "on_input", "on_photo", "means", "layer", "head", "query"}),
+              {"overview", "on_input", "on_photo", "means", "note", "layer", "head", "query"}),
         click: (dict(patch=5, layer=1, head="mean", alpha=0.5),
                 {"canvas", "attention", "head_mean", "rollout", "posemb", "layer", "head"}),
         classmap: (dict(target=None, method="grad_rollout", alpha=0.5),
                    {"on_input", "on_photo", "note", "target", "method"}),
         dino: (dict(mass=0.5), {"heads"}),
         posemb: ({}, {"picture"}), distance: ({}, {"plot"}), filters: ({}, {"picture"}),
-        norms: ({}, {"picture", "table"}), mae: ({}, {"note", "masked", "reconstruction", "pasted"}),
-        faithfulness: (dict(fill="black"), {"plot", "table", "fill"}),
+        norms: ({}, {"picture", "table", "compare", "other_picture", "other_table"}),
+        mae: ({}, {"note", "masked", "reconstruction", "pasted"}),
+        faithfulness: (dict(fill="black"), {"plot", "table", "fill", "part", "note", "fills", "measure_box",
+                                            "sanity_box", "sanity_picture", "sanity_note"}),
         bias: ({}, {"findings", "plot", "table", "distillation"}),
     }
     for module, (controls, outputs) in cases.items():

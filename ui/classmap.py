@@ -1,5 +1,5 @@
-"""Explain · Class-specific maps: Chefer et al. 2021 (generic) and gradient-weighted rollout for
-any of the top-5 classes; one forward + backward per class, kept with the analysis."""
+"""Explain · Class-specific maps: Chefer et al. 2021 (generic), gradient-weighted rollout and LeGrad for
+any of the top-5 classes; the shown method's forward + backward per class, kept with the analysis."""
 
 from __future__ import annotations
 
@@ -16,14 +16,24 @@ from .view import Shared, View, out_image
 ID = "class"
 
 
-def class_maps(ctx: AppContext, loaded: LoadedModel, an: Analysis, target: int) -> dict:
-    """Both methods' maps for one class: made once per analysis and class (one backward pass,
-    held to the memory budget first: the backward keeps every layer's attention)."""
-    def make():
-        ctx.check_memory(loaded, an, "class")
-        return ctx.run(explain.class_maps, loaded, an, target, kind="class")
+# Maps that come from the same backward pass: Chefer and gradient rollout share one; LeGrad has its own
+# (about one more), so a view showing one of them does not pay for the other.
+PASSES = (("chefer", "grad_rollout"), ("legrad",))
 
-    return an.memo.get(("class", target), make)
+
+def class_maps(ctx: AppContext, loaded: LoadedModel, an: Analysis, target: int,
+               methods=explain.CLASS_METHODS) -> dict:
+    """The maps of `methods` for one class, each backward pass made once per analysis and class
+    (held to the memory budget first: the backward keeps every layer's attention)."""
+    def make(group):
+        ctx.check_memory(loaded, an, "class")
+        return ctx.run(explain.class_maps, loaded, an, target, group, kind="class")
+
+    maps = {}
+    for group in PASSES:
+        if set(group) & set(methods):
+            maps.update(an.memo.get(("class", target, group), lambda g=group: make(g)))
+    return {m: maps[m] for m in methods}
 
 
 def draw(ctx: AppContext, loaded: LoadedModel, an: Analysis, lang: str, target=None, method: str = "chefer",
@@ -34,7 +44,8 @@ def draw(ctx: AppContext, loaded: LoadedModel, an: Analysis, lang: str, target=N
                 "target": gr.update(choices=[], value=None), "method": gr.update(choices=methods)}
     choices = views.class_choices(an, lang)
     target = target if target in [c[1] for c in choices] else choices[0][1]
-    on_input, on_photo = views.class_specific(an, class_maps(ctx, loaded, an, target), method, alpha, lang)
+    maps = class_maps(ctx, loaded, an, target, (method,) if method in explain.CLASS_METHODS else explain.CLASS_METHODS)
+    on_input, on_photo = views.class_specific(an, maps, method, alpha, lang)
     return {"on_input": on_input, "on_photo": on_photo, "note": "",
             "target": gr.update(choices=choices, value=target), "method": gr.update(choices=methods)}
 

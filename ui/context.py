@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from vitviz import hosting, limits, memory, models
+from vitviz import hosting, limits, memory, models, zeroshot
 from vitviz.analysis import Analysis, analyze_batch, run_model
 from vitviz.cache import Cache
 from vitviz.hosting import Policy
@@ -101,6 +101,11 @@ class AppContext:
             return self.start
         return models.load(name, self.start.device, self.start.dtype)
 
+    def labelled(self, loaded: LoadedModel, text: str | None) -> LoadedModel:
+        """The model scoring the labels typed (CLIP, SigLIP; bounded, RequestRefused past the limits);
+        a model with its own classes as it is."""
+        return zeroshot.bind(loaded, zeroshot.parse_labels(text)) if loaded.typed_labels else loaded
+
     def weights(self, loaded: LoadedModel) -> LoadedModel:
         """A copy whose weights this process can read: on ZeroGPU the GPU copy lives in the worker,
         so work that only reads weights (position embeddings, filters) uses a CPU copy."""
@@ -131,7 +136,8 @@ class AppContext:
             return ran.value
 
         size = None if tuple(size) == tuple(loaded.input_size) else size
-        keys = [(loaded.name, loaded.dtype, size, name) if (name := examples.which(image)) else None
+        labels = zeroshot.labels_of(loaded)
+        keys = [(loaded.name, loaded.dtype, size, labels, name) if (name := examples.which(image)) else None
                 for image in images]
         todo = [i for i, key in enumerate(keys) if key is None or key not in self.examples]
         fresh = dict(zip(todo, analyze_batch(loaded, [images[i] for i in todo], size, run=run) if todo else []))
@@ -149,7 +155,10 @@ class AppContext:
         an = self.store.lookup(session.key) if session else None
         if an is None:
             raise Expired()
-        return self.model(session.model), an
+        loaded = self.model(session.model)
+        if loaded.typed_labels and an.labels:       # the labels this analysis was scored against
+            loaded = zeroshot.bind(loaded, tuple(an.labels.values()))
+        return loaded, an
 
     def run(self, fn, loaded: LoadedModel, *args, kind: str = "forward"):
         """Model work other than the analysis (class maps, faithfulness, MAE): its value."""

@@ -8,14 +8,14 @@ from vitviz import views
 
 from .context import AppContext, Session
 from .text import L
-from .view import Shared, View, out_image
+from .view import Shared, View, clear_of_badge, out_image
 
 ID = "dino"
 
 
 def render(ctx: AppContext, session: Session | None, lang: str, mass: float = views.DINO_MASS) -> dict:
     _, an = ctx.open(session)
-    return {"heads": views.dino_heads(an, mass)}
+    return {"heads": clear_of_badge(views.dino_heads(an, mass))}
 
 
 def build(ctx: AppContext, shared: Shared) -> View:

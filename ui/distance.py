@@ -8,14 +8,14 @@ from vitviz import views
 
 from .context import AppContext, Session
 from .text import L
-from .view import Shared, View, out_image
+from .view import Shared, View, clear_of_badge, out_image
 
 ID = "distance"
 
 
 def render(ctx: AppContext, session: Session | None, lang: str) -> dict:
     _, an = ctx.open(session)
-    return {"plot": views.attention_distance_plot(an, lang)}
+    return {"plot": clear_of_badge(views.attention_distance_plot(an, lang))}
 
 
 def build(ctx: AppContext, shared: Shared) -> View:

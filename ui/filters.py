@@ -8,7 +8,7 @@ from vitviz import views
 
 from .context import AppContext, Expired, Session
 from .text import L
-from .view import Shared, View, out_image
+from .view import Shared, View, clear_of_badge, out_image
 
 ID = "filters"
 
@@ -19,7 +19,8 @@ def render(ctx: AppContext, session: Session | None, lang: str) -> dict:
     except Expired:
         loaded = ctx.start
     weights = ctx.weights(loaded)
-    return {"picture": ctx.model_picture(loaded, ("filters",), lambda: views.embedding_filters(weights))}
+    picture = ctx.model_picture(loaded, ("filters",), lambda: clear_of_badge(views.embedding_filters(weights)))
+    return {"picture": picture}
 
 
 def build(ctx: AppContext, shared: Shared) -> View:

@@ -11,7 +11,7 @@ from vitviz.posemb import NoAbsolutePositions
 
 from .context import AppContext, Expired, Session
 from .text import L
-from .view import Shared, View, out_image
+from .view import Shared, View, clear_of_badge, out_image
 
 ID = "posemb"
 
@@ -20,7 +20,8 @@ def picture(ctx: AppContext, loaded: LoadedModel, grid: tuple[int, int] | None) 
     """The similarity grid as a file, drawn once per model and grid; None without absolute embeddings."""
     weights = ctx.weights(loaded)
     try:
-        return ctx.model_picture(loaded, ("posemb", grid), lambda: views.position_similarity(weights, grid))
+        return ctx.model_picture(loaded, ("posemb", grid),
+                                 lambda: clear_of_badge(views.position_similarity(weights, grid)))
     except NoAbsolutePositions:
         return None
 

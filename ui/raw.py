@@ -9,7 +9,7 @@ from vitviz.analysis import Analysis
 from vitviz.models import LoadedModel
 
 from .context import AppContext, Session
-from .text import L
+from .text import L, t
 from .view import (
     BADGE_BAND,
     Shared,
@@ -35,6 +35,7 @@ def draw(loaded: LoadedModel, an: Analysis, lang: str, layer: int = 0, head: str
     head = head_value(head, an.num_heads)
     grid, on_input, on_photo, means = views.raw_attention(an, layer, parse_head(head), one_scale, alpha, lang, query)
     return {"overview": clear_of_badge(grid), "on_input": on_input, "on_photo": on_photo,
+            "note": t("raw_probe", lang) if loaded.query_name == "probe" else "",
             "means": clear_of_badge(means),
             "layer": gr.update(maximum=an.num_layers - 1),
             "head": gr.update(choices=head_choices(an.num_heads, lang), value=head),
@@ -58,6 +59,7 @@ def build(ctx: AppContext, shared: Shared) -> View:
         layer, head = layer_slider(ctx.start), head_dropdown(ctx.start)
         one_scale = gr.Checkbox(False, label=L("shared_scale"))
         query = query_radio()
+    note = gr.Markdown(elem_id="raw-note")
     with gr.Row():
         overview = out_image("raw_grid", "raw-grid")
         with gr.Column():
@@ -66,7 +68,8 @@ def build(ctx: AppContext, shared: Shared) -> View:
     means = out_image("raw_mean", "raw-means")
     return View(render,
                 controls={"layer": layer, "head": head, "one_scale": one_scale, "alpha": shared.alpha, "query": query},
-                outputs={"overview": overview, "on_input": on_input, "on_photo": on_photo, "means": means})
+                outputs={"overview": overview, "on_input": on_input, "on_photo": on_photo, "means": means,
+                         "note": note})
 
 
 def wire(ctx: AppContext, view: View, shared: Shared) -> None:

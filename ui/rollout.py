@@ -21,6 +21,7 @@ def draw(loaded: LoadedModel, an: Analysis, lang: str, fusion: str = "mean", dis
     query = int(query or 0) if int(query or 0) < an.prefix else 0
     on_input, on_photo = views.rollout(an, fusion, discard, alpha, start_layer or 0, lang, query)
     return {"on_input": on_input, "on_photo": on_photo, "fusion": gr.update(choices=fusion_choices(lang)),
+            "note": t("rollout_probe", lang) if loaded.query_name == "probe" else "",
             "start_layer": gr.update(maximum=an.num_layers - 1),
             "query": query_update(an.prefix_names, query)}
 
@@ -39,10 +40,11 @@ def build(ctx: AppContext, shared: Shared) -> View:
         discard = gr.Slider(0.0, 0.95, value=0.0, step=0.05, label=L("discard"))
         start_layer = layer_slider(ctx.start, "start_layer")
         query = query_radio()
+    note = gr.Markdown(elem_id="rollout-note")
     with gr.Row():
         on_input = out_image("rollout_seen", "rollout-seen")
         on_photo = out_image("rollout_photo", "rollout-photo")
     return View(render,
                 controls={"fusion": fusion, "discard": discard, "alpha": shared.alpha, "start_layer": start_layer,
                           "query": query},
-                outputs={"on_input": on_input, "on_photo": on_photo})
+                outputs={"on_input": on_input, "on_photo": on_photo, "note": note})

@@ -19,7 +19,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from vitviz import hosting, models
+from vitviz import hosting, models, zeroshot
 
 log = logging.getLogger("vitviz")
 _here = threading.local()        # .model_thread is True on a runner's model thread
@@ -30,7 +30,9 @@ _here = threading.local()        # .model_thread is True on a runner's model thr
 # ~10 ms on a GPU, the faithfulness curves ~150 forwards) scaled by the images and the tokens:
 # linear layers grow with the tokens, attention with their square.
 START_SECONDS = 5
-PER_IMAGE_SECONDS = {"forward": 1, "class": 2, "faithfulness": 8}
+PER_IMAGE_SECONDS = {"forward": 1, "class": 2, "faithfulness": 8,
+                     "evidence": 12,      # the curves and SaCo's 10 groups per map: ~1.5× faithfulness
+                     "sanity": 20}        # L+1 class-map passes (ViT-B: 13) and the randomised copy
 MAX_SECONDS = 60
 REFERENCE_PIXELS = 224 * 224
 
@@ -52,20 +54,24 @@ def _work(args: tuple) -> tuple[int, int]:
     return 1, REFERENCE_PIXELS
 
 
-def _on_device(kind: str, fn, name: str, device: str, dtype: str, *args):
+def _on_device(kind: str, fn, name: str, device: str, dtype: str, labels, *args):
     """Run ``fn(loaded, *args)`` with the model ``name``, loaded (or found in this process's
-    cache) on ``device``. Module level, so ZeroGPU's worker can run it; ``kind`` sets the
-    GPU time asked for."""
+    cache) on ``device``, scoring ``labels`` where it takes typed labels (else None). Module level,
+    so ZeroGPU's worker can run it; ``kind`` sets the GPU time asked for."""
     if device.startswith("cuda"):
         import torch
 
         # ZeroGPU's worker is a fork of the server: OpenMP's thread pool does not survive a fork (a
         # parallel CPU op there can hang), and the GPU does the work anyway.
         torch.set_num_threads(1)
-    return fn(models.load(name, device, dtype), *args)
+    return fn(_labelled(models.load(name, device, dtype), labels), *args)
 
 
-def _gpu_seconds(kind: str, fn, name: str, device: str, dtype: str, *args) -> int:
+def _labelled(loaded, labels):
+    return zeroshot.bind(loaded, labels) if labels else loaded
+
+
+def _gpu_seconds(kind: str, fn, name: str, device: str, dtype: str, labels, *args) -> int:
     """ZeroGPU's duration callable: it receives the same arguments as _on_device."""
     return gpu_seconds(kind, *_work(args))
 
@@ -99,18 +105,18 @@ class ModelRunner:
 
     def call(self, fn, loaded, *args, kind: str = "forward") -> Ran:
         """``fn(loaded, *args)`` where the model lives: the GPU worker on ZeroGPU, else the model
-        thread. kind: "forward", "class" or "faithfulness" (how much GPU time to ask for)."""
+        thread. kind: a key of PER_IMAGE_SECONDS (how much GPU time to ask for)."""
         if kind not in PER_IMAGE_SECONDS:
             raise ValueError(f"kind must be one of {sorted(PER_IMAGE_SECONDS)}, got {kind!r}")
         if self._gpu is None:
             return Ran(self.on_thread(fn, loaded, *args))
         try:
-            return Ran(self._gpu(kind, fn, loaded.name, loaded.device, loaded.dtype, *args))
+            return Ran(self._gpu(kind, fn, loaded.name, loaded.device, loaded.dtype, zeroshot.labels_of(loaded), *args))
         except Exception as exc:
             if not is_zerogpu_refusal(exc):
                 raise
             log.warning("ZeroGPU refused (%s); running on the CPU", getattr(exc, "title", exc))
-            cpu = models.load(loaded.name, "cpu", self.cpu_dtype)
+            cpu = _labelled(models.load(loaded.name, "cpu", self.cpu_dtype), zeroshot.labels_of(loaded))
             return Ran(self.on_thread(fn, cpu, *args), on_cpu_fallback=True)
 
 

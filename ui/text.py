@@ -42,17 +42,25 @@ SET_LANG_JS = """async (lang) => {
 # Presentation mode (a projector): larger type, and the page shrinks to the section tabs and the
 # view on show; the photo, intro and status come back when it is switched off. Pure CSS (the
 # checkbox's state, through :has), so it works from the first click, before any event handler.
+# The title and the switches shrink to one line each and a picture is held to the screen's height
+# less what stands above it (about 250 px), so the first view fits 1280×800 without scrolling
+# (tests/test_browser_present.py). Labels stay at 15 px so their badge stays inside the white band
+# above a figure (ui.view.BADGE_BAND).
 CSS = """
 #upload img, .vv-crisp img { image-rendering: pixelated; }
 #upload img { min-width: 60%; min-height: 60%; object-fit: contain; }
 #sections > .tab-wrapper button { font-size: 1.15em; font-weight: 600; }
 body:has(#present input:checked), body:has(#present input:checked) .gradio-container {
   --text-xxs: 13px; --text-xs: 15px; --text-sm: 18px; --text-md: 21px; --text-lg: 25px; --text-xl: 30px;
-  --text-xxl: 36px; --block-label-text-size: 18px; --block-title-text-size: 21px; --section-header-text-size: 21px;
+  --text-xxl: 36px; --block-label-text-size: 15px; --block-title-text-size: 21px; --section-header-text-size: 21px;
   --body-text-size: 21px; --button-large-text-size: 24px; --button-small-text-size: 18px;
   --input-text-size: 21px; --checkbox-label-text-size: 18px; --prose-text-size: 21px;
 }
 body:has(#present input:checked) .gradio-container { max-width: 100% !important; }
 body:has(#present input:checked) .vv-chrome { display: none !important; }
-body:has(#present input:checked) #sections img { max-height: 78vh; }
+body:has(#present input:checked) .prose h1 { font-size: var(--text-xl); margin: 0 !important; }
+body:has(#present input:checked) div:has(> #lang-switch) { flex-direction: row; flex-wrap: wrap; }
+body:has(#present input:checked) div:has(> #lang-switch) > * { width: auto !important; flex: 1 1 auto; }
+body:has(#present input:checked) #lang-switch [data-testid="block-info"] { display: none; }
+body:has(#present input:checked) #sections img { max-height: calc(100vh - 250px); }
 """

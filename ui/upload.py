@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import gradio as gr
 
-from vitviz import hosting, memory, models, views
+from vitviz import hosting, memory, models, views, zeroshot
 from vitviz.limits import format_size
 from vitviz.preprocess import BadImage
 
@@ -37,16 +37,18 @@ class Inputs:
     model: gr.Dropdown
     size: gr.Dropdown
     examples: gr.Dataset
+    labels: gr.Textbox          # the classes typed for CLIP / SigLIP, comma-separated; hidden for other models
 
 
 # ---------------------------------------------------------------- handlers
 
-def analyze_many(ctx: AppContext, images: list, model_names: list, sizes: list, langs: list) -> list[list]:
-    """Gradio's batched handler: a burst of uploads, grouped by model and size, one forward per
-    group. The torch work and the drawing run on the model thread; the pictures are written as
-    files here, beside it. Returns one column per name in OUTPUTS."""
+def analyze_many(ctx: AppContext, images: list, model_names: list, sizes: list, langs: list,
+                 labels: list | None = None) -> list[list]:
+    """Gradio's batched handler: a burst of uploads, grouped by model, size and typed labels, one
+    forward per group. The torch work and the drawing run on the model thread; the pictures are
+    written as files here, beside it. Returns one column per name in OUTPUTS."""
     try:
-        results = ctx.runner.on_thread(analyze_uploads, ctx, images, model_names, sizes, langs)
+        results = ctx.runner.on_thread(analyze_uploads, ctx, images, model_names, sizes, langs, labels)
     finally:
         ctx.waiting.done(len(images))
     columns = [[files(ctx, r.get(name)) for r in results] for name in OUTPUTS]
@@ -54,31 +56,35 @@ def analyze_many(ctx: AppContext, images: list, model_names: list, sizes: list, 
     return columns
 
 
-def analyze_uploads(ctx: AppContext, images: list, model_names: list, sizes: list, langs: list) -> list[dict]:
+def analyze_uploads(ctx: AppContext, images: list, model_names: list, sizes: list, langs: list,
+                    labels: list | None = None) -> list[dict]:
     """Each upload's outputs by name (pictures as arrays)."""
     results: list[dict | None] = [None] * len(images)
     groups: dict = {}
-    for i, (image, name, size) in enumerate(zip(images, model_names, sizes)):
+    labels = labels or [None] * len(images)
+    for i, (image, name, size, typed) in enumerate(zip(images, model_names, sizes, labels)):
         if image is None:
             results[i] = {"status": t("err_no_image", langs[i])}
         else:
-            groups.setdefault((name, size), []).append(i)
-    for (name, size), idx in groups.items():
-        for i, named in zip(idx, analyze_group(ctx, [images[i] for i in idx], name, size, [langs[i] for i in idx])):
+            groups.setdefault((name, size, typed), []).append(i)
+    for (name, size, typed), idx in groups.items():
+        images_, langs_ = [images[i] for i in idx], [langs[i] for i in idx]
+        for i, named in zip(idx, analyze_group(ctx, images_, name, size, langs_, typed)):
             results[i] = named
     return results
 
 
-def analyze_group(ctx: AppContext, images: list, name: str, size: str, langs: list[str]) -> list[dict]:
-    """Uploads that share a model and a size: one forward pass; a bad file only fails itself."""
+def analyze_group(ctx: AppContext, images: list, name: str, size: str, langs: list[str],
+                  labels: str | None = None) -> list[dict]:
+    """Uploads that share a model, a size and typed labels: one forward pass; a bad file only fails itself."""
     t0 = time.perf_counter()
     try:
-        loaded = ctx.model(name)
+        loaded = ctx.labelled(ctx.model(name), labels)
         hw = ctx.input_size(loaded, size)
         analyses, on_cpu = ctx.analyze(loaded, images, hw)
     except Exception as exc:
         if len(images) > 1 and not _applies_to_all(exc):
-            return [analyze_group(ctx, [image], name, size, [lang])[0] for image, lang in zip(images, langs)]
+            return [analyze_group(ctx, [image], name, size, [lang], labels)[0] for image, lang in zip(images, langs)]
         return [{"status": failure_message(exc, lang, "analysis")} for lang in langs]
     seconds = (time.perf_counter() - t0) / len(images)
     return [first_pictures(ctx, loaded, an, lang, seconds, on_cpu) for an, lang in zip(analyses, langs)]
@@ -111,9 +117,24 @@ def predictions_in(ctx: AppContext, session, lang: str):
 
 
 def precision(loaded, lang: str) -> str:
-    """The dtype, and whether the compiled forward is in use (or still being built)."""
+    """The dtype, and whether the compiled forward is in use (or still being built); an int8 model
+    says what serves now (float32 until its fidelity gate passed, vitviz.quant)."""
     state = loaded.compiled.state
+    if loaded.dtype == "int8":
+        return t({"ready": "int8_ready", "compiling": "int8_preparing"}.get(state, "int8_off"), lang)
     return loaded.dtype + (f", {t('compiled_' + state, lang)}" if state in ("ready", "compiling") else "")
+
+
+def int8_note(loaded, lang: str) -> str:
+    """Why int8 does not serve, with the measured fidelity, when the gate said no."""
+    from vitviz.quant import THRESHOLDS as need
+
+    fid = getattr(loaded.compiled, "fidelity", None)
+    if loaded.dtype != "int8" or not getattr(loaded.compiled, "gate_failed", False) or fid is None:
+        return ""
+    return t("int8_gate_failed", lang, top1=f"{fid.top1:.0%}", rollout=f"{fid.rollout:.3f}",
+             attention=f"{min(fid.attention):.3f}", need_top1=f"≥ {need['top1']:.0%}",
+             need_rollout=f"≥ {need['rollout']}", need_attention=f"≥ {need['attention']}")
 
 
 def model_notes(loaded, lang: str) -> str:
@@ -124,7 +145,8 @@ def model_notes(loaded, lang: str) -> str:
         notes.append(t("fallback", lang, reason=f"{reason} {t('using_bundled', lang)}"))
     if not loaded.has_classifier:
         notes.append(t("no_classifier", lang, model=loaded.name))
-    return "\n\n".join(notes)
+    notes.append(int8_note(loaded, lang))
+    return "\n\n".join(n for n in notes if n)
 
 
 def status_line(ctx: AppContext, lang: str) -> str:
@@ -162,7 +184,7 @@ def on_model_change(ctx: AppContext, name: str, lang: str) -> dict:
     except Exception:
         return {}
     return {"size": gr.update(choices=size_choices(loaded, lang), value=size_choices(loaded)[0][1]),
-            "examples": gr.Dataset(samples=examples.order(loaded))}
+            "examples": gr.Dataset(samples=examples.order(loaded)), "labels": gr.update(visible=loaded.typed_labels)}
 
 
 # ---------------------------------------------------------------- layout
@@ -183,11 +205,13 @@ def build(ctx: AppContext) -> tuple[Inputs, dict]:
                                     scale=3, **typed)
                 size = gr.Dropdown(size_choices(ctx.start), value=size_choices(ctx.start)[0][1],
                                    label=L("resolution"), scale=2, elem_id="size", **typed)
+            labels = gr.Textbox(", ".join(zeroshot.DEFAULT_LABELS), label=L("labels"), info=L("labels_info"),
+                                max_lines=1, visible=ctx.start.typed_labels, elem_id="labels")
             gallery = gr.Examples(examples.order(ctx.start), inputs=[image], label=L("examples"),
                                   examples_per_page=16)
         with gr.Column(scale=1):
             predictions = gr.Label(num_top_classes=5, label=L("predictions"), elem_id="predictions")
-    return Inputs(image, model, size, gallery.dataset), {"predictions": predictions}
+    return Inputs(image, model, size, gallery.dataset, labels), {"predictions": predictions}
 
 
 def tolerate_undecodable(image: gr.Image) -> gr.Image:

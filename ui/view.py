@@ -20,7 +20,7 @@ from vitviz.attention import Head
 from .context import AppContext, Expired, Session, failure_message
 from .text import L, t
 
-BADGE_BAND = 30   # pixels of white above a tile sheet, for Gradio's label badge
+BADGE_BAND = 36   # pixels of white above a tile sheet, for Gradio's label badge (30 px tall in presentation mode)
 
 
 @dataclass

@@ -1,12 +1,13 @@
 """Command line: the app's figures for many images, and pre-fetching models for offline classrooms.
 
-    python -m vitviz explain IMAGE_OR_FOLDER... --out DIR [--model ID] [--batch 8]
+    python -m vitviz explain IMAGE_OR_FOLDER... --out DIR [--model ID] [--labels "cat, dog"] [--batch 8]
     python -m vitviz prefetch [MODEL ...]        # download into the Hugging Face cache while online
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
@@ -50,8 +51,9 @@ def figures(loaded, an) -> dict:
 def explain(argv: list[str]) -> int:
     from PIL import Image
 
-    from . import models
+    from . import models, quant
     from .analysis import analyze_batch
+    from .compiled import MAX_BATCH
     from .preprocess import BadImage
 
     p = argparse.ArgumentParser(prog="python -m vitviz explain")
@@ -61,6 +63,8 @@ def explain(argv: list[str]) -> int:
     p.add_argument("--device", default=None)
     p.add_argument("--dtype", default=None)
     p.add_argument("--batch", type=int, default=8)
+    p.add_argument("--labels", default=None, help='comma-separated labels for CLIP / SigLIP, e.g. "cat, dog" '
+                   '(read as "a photo of a cat"); required for them, refused for classifiers')
     a = p.parse_args(argv)
     try:
         from tqdm.auto import tqdm
@@ -70,11 +74,16 @@ def explain(argv: list[str]) -> int:
     loaded = models.load(a.model, a.device, a.dtype)
     if loaded.reason:
         print(loaded.reason, file=sys.stderr)
+    loaded = quant.settle(loaded)      # int8: compiled and checked now, else float32 (vitviz.quant)
+    batch = min(a.batch, MAX_BATCH) if loaded.dtype == "int8" else a.batch   # int8's compiled batches
+    loaded = with_labels(loaded, a.labels)
+    if loaded is None:
+        return 2
     files = expand(a.images)
     out = Path(a.out)
     failed = 0
-    for start in tqdm(range(0, len(files), a.batch), desc="explaining", unit="batch"):
-        chunk = files[start:start + a.batch]
+    for start in tqdm(range(0, len(files), batch), desc="explaining", unit="batch"):
+        chunk = files[start:start + batch]
         try:
             results = list(zip(chunk, analyze_batch(loaded, chunk)))
         except BadImage:                      # find the bad one(s), keep the rest
@@ -91,9 +100,35 @@ def explain(argv: list[str]) -> int:
             for name, img in figures(loaded, an).items():
                 Image.fromarray(img).save(folder / f"{name}.png")
             (folder / "predictions.txt").write_text("".join(f"{lab}\t{p:.4f}\n" for _, lab, p in an.top(5)))
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "settings.json").write_text(json.dumps({"model": loaded.name, "device": loaded.device,
+                                                   **quant.record(loaded)}, indent=1))
     print(f"{len(files) - failed} image(s) explained with {loaded.name} into {out}/" +
           (f"; {failed} could not be read" if failed else ""))
     return 1 if failed == len(files) else 0
+
+
+def with_labels(loaded, labels: str | None):
+    """The model scoring the typed labels (CLIP, SigLIP), the model itself (classifiers, backbones), or
+    None after saying why the labels are missing, refused or out of bounds."""
+    from .i18n import say
+    from .limits import RequestRefused
+    from .zeroshot import bind, parse_labels
+
+    if not loaded.typed_labels:
+        if labels is not None:
+            print(f"--labels is for models that score typed labels (CLIP, SigLIP); {loaded.name} has its own "
+                  "classes: leave --labels out.", file=sys.stderr)
+            return None
+        return loaded
+    if not (labels or "").strip():
+        print(f'{loaded.name} scores labels you type: add --labels "cat, dog, car".', file=sys.stderr)
+        return None
+    try:
+        return bind(loaded, parse_labels(labels))
+    except RequestRefused as exc:
+        print(say(exc.key, "en", **exc.fields), file=sys.stderr)
+        return None
 
 
 def prefetch(argv: list[str]) -> int:
@@ -108,7 +143,8 @@ def prefetch(argv: list[str]) -> int:
     bad = 0
     for name in names:
         try:
-            path = snapshot_download(name, allow_patterns=["*.json", "*.safetensors", "*.txt"])
+            # *.model: SigLIP's SentencePiece vocabulary
+            path = snapshot_download(name, allow_patterns=["*.json", "*.safetensors", "*.txt", "*.model"])
             print(f"ok      {name} -> {path}")
         except Exception as exc:  # report and go on: one missing model must not stop the others
             bad += 1

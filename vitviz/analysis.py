@@ -40,6 +40,7 @@ class Analysis:
     labels: dict[int, str]               # class index -> the model's own label
     class_names: dict[str, dict[int, str]]   # language -> class index -> the name shown (vitviz.classnames)
     memo: Cache = field(default_factory=lambda: Cache(max_entries=8))  # per-image results (class maps by target)
+    probe: torch.Tensor | None = None    # (H, N) an attention-pooling probe's attention (SigLIP: no [CLS]), STORE_DTYPE
 
     @property
     def prefix(self) -> int:
@@ -75,7 +76,7 @@ def forward(loaded, pixel_values: torch.Tensor, output_attentions: bool = True, 
     """Run the model on a (B, 3, H, W) batch; interpolate position embeddings when the
     input size differs from the model's."""
     model = loaded.model
-    x = pixel_values.to(loaded.device, getattr(torch, loaded.dtype))
+    x = pixel_values.to(loaded.device, loaded.torch_dtype)
     if tuple(x.shape[-2:]) != tuple(loaded.input_size):
         kw["interpolate_pos_encoding"] = True
     if output_attentions and not kw:
@@ -117,6 +118,7 @@ class ModelOutput:
     """What the model returned for one image, on the CPU, ready to be sent between processes."""
     attentions: torch.Tensor             # (L, H, N, N) in STORE_DTYPE
     probs: np.ndarray | None             # (K,) or None without a classifier
+    probe: torch.Tensor | None = None    # (H, N) a pooling probe's attention over the last layer's tokens
 
 
 def run_model(loaded, batch: torch.Tensor) -> list[ModelOutput]:
@@ -127,7 +129,9 @@ def run_model(loaded, batch: torch.Tensor) -> list[ModelOutput]:
         raise RuntimeError("the model returned no attentions; load it with attn_implementation='eager'")
     logits = getattr(out, "logits", None) if loaded.has_classifier else None
     probs = logits.float().softmax(-1).cpu().numpy() if logits is not None else None
-    return [ModelOutput(image_attentions(out.attentions, i), None if probs is None else probs[i])
+    probe = getattr(out, "probe_attentions", None)
+    return [ModelOutput(image_attentions(out.attentions, i), None if probs is None else probs[i],
+                        None if probe is None else probe[i, :, 0].to("cpu", STORE_DTYPE))
             for i in range(len(batch))]
 
 
@@ -156,7 +160,7 @@ def analyze_batch(loaded, images, size: tuple[int, int] | None = None, run=run_m
         analyses.append(Analysis(model_name=loaded.name, upload=small, seen=p.seen, box=box,
                                  pixel_values=p.pixel_values, grid=grid, patch_size=loaded.patch_size,
                                  prefix_names=loaded.prefix_names, attentions=out.attentions, probs=out.probs,
-                                 labels=loaded.id2label, class_names=loaded.class_names))
+                                 labels=loaded.id2label, class_names=loaded.class_names, probe=out.probe))
     return analyses
 
 
@@ -166,7 +170,7 @@ def patch_projection(loaded, pixel_values: torch.Tensor) -> torch.Tensor:
     emb = getattr(getattr(loaded.model, "base_model", loaded.model), "embeddings", None)
     if emb is None or not hasattr(emb, "patch_embeddings"):
         raise ValueError(f"{loaded.name} has no patch embedding to show")
-    x = pixel_values[None].to(loaded.device, getattr(torch, loaded.dtype))
+    x = pixel_values[None].to(loaded.device, loaded.torch_dtype)
     kw = {"interpolate_pos_encoding": True} if _accepts(emb.patch_embeddings, "interpolate_pos_encoding") else {}
     with torch.inference_mode():
         proj = emb.patch_embeddings(x, **kw)

@@ -96,10 +96,15 @@ def rollout_row(att: torch.Tensor, query: int = 0, fusion: str = "mean", discard
     fused = fuse_heads(att, fusion)[start_layer:]
     if fused.shape[0] == 0:
         raise ValueError(f"start_layer {start_layer} leaves no layers of {att.shape[0]}")
+    return rollout_fused_row(fused, query, discard, keep)
+
+
+def rollout_fused_row(fused: torch.Tensor, query: int = 0, discard: float = 0.0, keep: int = 1) -> torch.Tensor:
+    """Row `query` of rollout_fused(fused, ...), multiplied from the left: (L, N, N) -> (N,)."""
     a_hat = residual_rows(fused, discard, keep)
     row = a_hat[-1, query]
-    for layer in a_hat[:-1].flip(0):
-        row = row @ layer
+    for layer in range(a_hat.shape[0] - 2, -1, -1):     # views: flip(0) would copy every layer
+        row = row @ a_hat[layer]
     return row
 
 
@@ -115,6 +120,27 @@ def chefer_relevance(att: torch.Tensor, grads: torch.Tensor) -> torch.Tensor:
         a_bar = (g * a).clamp_min(0).mean(0)
         r = r + a_bar @ r
     return r
+
+
+def chefer_row(att: torch.Tensor, grads: torch.Tensor, query: int = 0) -> torch.Tensor:
+    """Row `query` of chefer_relevance(att, grads) without forming the matrix: (L, H, N, N) x2 -> (N,).
+
+    R = (I + Ā_L) ··· (I + Ā_1), so e_q^T·R is L vector-matrix products from the left (O(L·N²))
+    instead of L matrix products (O(L·N³)); a map needs only the [CLS] row.
+    """
+    att, grads = _check(att), _check(grads)
+    row = torch.zeros(att.shape[-1], dtype=att.dtype, device=att.device)
+    row[query] = 1.0
+    for layer in reversed(range(att.shape[0])):     # views, layer by layer: flip(0) would copy every layer
+        row = row + row @ (grads[layer] * att[layer]).clamp_min(0).mean(0)
+    return row
+
+
+def grad_rollout_row(att: torch.Tensor, grads: torch.Tensor, query: int = 0, discard: float = 0.0,
+                     keep: int = 1) -> torch.Tensor:
+    """Row `query` of grad_rollout_matrix(att, grads, ...) without forming the matrix: (L, H, N, N) x2 -> (N,)."""
+    fused = torch.stack([(g * a).clamp_min(0).mean(0) for a, g in zip(_check(att), _check(grads))])
+    return rollout_fused_row(fused, query, discard, keep)
 
 
 def grad_rollout_matrix(att: torch.Tensor, grads: torch.Tensor, discard: float = 0.0, keep: int = 1) -> torch.Tensor:

@@ -99,7 +99,7 @@ class CompiledForward:
         t0 = time.perf_counter()
         try:
             fn = torch.compile(loaded.model, options={"freezing": True})
-            dtype = getattr(torch, loaded.dtype)
+            dtype = loaded.torch_dtype
             h, w = loaded.input_size
             g = torch.Generator().manual_seed(0)
             # batch 1 gets its own specialised code; 2..MAX_BATCH share one dynamic-batch version

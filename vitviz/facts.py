@@ -8,7 +8,7 @@ them here, so a view never reads a config or branches on a family's name.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from .classnames import label_set, localized
 
@@ -29,10 +29,20 @@ class ModelFacts:
     id2label: dict[int, str]           # class names, {} without a classifier
     label_set: str | None              # "imagenet-1k", "fashion-mnist" or None (vitviz.classnames)
     class_names: dict[str, dict[int, str]]   # per language: "이집트 고양이 (Egyptian cat)" for known label sets
+    # What maps start from: "[CLS]", or "probe" where an attention-pooling head's learned query reads the
+    # patches after the encoder (SigLIP: no prefix tokens at all; the analysis keeps the probe's attention).
+    query_name: str = field(default="[CLS]", kw_only=True)
+    # The classes are labels the user types (CLIP, SigLIP: image–text scores), not a fixed head.
+    typed_labels: bool = field(default=False, kw_only=True)
 
     @property
     def prefix(self) -> int:
         return len(self.prefix_names)
+
+    @property
+    def registers(self) -> int:
+        """Register tokens among the prefix (DINOv2 with registers, timm's reg variants)."""
+        return sum(name.startswith("[REG") for name in self.prefix_names)
 
     def grid(self, size: tuple[int, int]) -> tuple[int, int]:
         """(gh, gw) patches for an input of (H, W) pixels."""
@@ -59,6 +69,12 @@ def prefix_names(config) -> tuple[str, ...]:
     return ("[CLS]",) + tuple(f"[REG{i}]" for i in range(registers))
 
 
+def mlp_size(config) -> int:
+    """The MLP width: intermediate_size, or hidden_size × mlp_ratio (DINOv2)."""
+    width = getattr(config, "intermediate_size", None)
+    return int(width) if width else int(config.hidden_size * getattr(config, "mlp_ratio", 4))
+
+
 def read(config, has_classifier: bool) -> ModelFacts:
     """The facts of a transformers vision config (an MAE's sizes are its encoder's)."""
     encoder = getattr(config, "encoder_config", None) or config
@@ -69,7 +85,7 @@ def read(config, has_classifier: bool) -> ModelFacts:
         layers=int(encoder.num_hidden_layers),
         heads=int(encoder.num_attention_heads),
         hidden_size=int(encoder.hidden_size),
-        mlp_size=int(getattr(encoder, "intermediate_size", 4 * encoder.hidden_size)),
+        mlp_size=mlp_size(encoder),
         patch_size=int(patch),
         prefix_names=prefix_names(config),
         has_classifier=has_classifier,

@@ -32,7 +32,7 @@ def reconstruct(loaded, pixel_values: torch.Tensor, ratio: float = 0.75, seed: i
     model, vit = loaded.model, loaded.model.vit
     h, w = pixel_values.shape[-2:]
     gh, gw = h // loaded.patch_size, w // loaded.patch_size
-    x = pixel_values[None].to(loaded.device, getattr(torch, loaded.dtype))
+    x = pixel_values[None].to(loaded.device, loaded.torch_dtype)
     interpolate = (h, w) != tuple(loaded.input_size)
     keep, restore, mask = _mask(gh * gw, ratio, seed)
     with torch.inference_mode():

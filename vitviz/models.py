@@ -38,6 +38,12 @@ KNOWN_MODELS = {
     "microsoft/beit-base-patch16-224": "BEiT-B (relative position bias)",
     "facebook/dino-vitb16": "DINO ViT-B/16 (self-supervised)",
     "facebook/vit-mae-base": "MAE ViT-B (masked autoencoder)",
+    "facebook/dinov2-small": "DINOv2-S/14 (self-supervised)",
+    "facebook/dinov2-with-registers-small": "DINOv2-S/14 with registers ([CLS] + 4 registers)",
+    "openai/clip-vit-base-patch32": "CLIP ViT-B/32 (labels you type)",
+    "google/siglip-base-patch16-224": "SigLIP B/16 (labels you type, no [CLS])",
+    "google/siglip2-base-patch16-224": "SigLIP 2 B/16 (labels in many languages, no [CLS])",
+    "timm/vit_small_patch16_224.augreg_in21k_ft_in1k": "timm ViT-S/16 (ImageNet-1k)",
     BUNDLED: "vitviz DeiT-Tiny, Fashion-MNIST (offline)",
 }
 
@@ -80,7 +86,7 @@ class LoadedModel(facts.ModelFacts):
     processor: BaseImageProcessor
     spec: PreprocessSpec        # the processor's resize / crop / normalisation
     device: str
-    dtype: str                  # "float32" | "bfloat16" | "float16"
+    dtype: str                  # "float32" | "bfloat16" | "float16" | "int8" (vitviz.quant: float32 weights kept)
     source: str = "local"       # "cache", "hub", "local", "bundled"
     reason: str = ""            # why this model, in English (when it is not the one asked for)
     fallback_from: ModelUnavailable | None = None  # the failure that made this the model: its key says why
@@ -90,6 +96,13 @@ class LoadedModel(facts.ModelFacts):
     @property
     def input_size(self) -> tuple[int, int]:
         return self.spec.input_size
+
+    @property
+    def torch_dtype(self):
+        """The dtype of the weights and inputs of `model` (an int8 model keeps float32 ones)."""
+        import torch
+
+        return torch.float32 if self.dtype == "int8" else getattr(torch, self.dtype)
 
 
 # ---------------------------------------------------------------- device and dtype
@@ -121,8 +134,11 @@ def pick_dtype(device: str, requested: str | None = None) -> str:
     aliases = {"fp32": "float32", "bf16": "bfloat16", "fp16": "float16", "half": "float16"}
     requested = aliases.get(requested, requested)
     if requested != "auto":
-        if requested not in ("float32", "bfloat16", "float16"):
-            raise ValueError(f"dtype must be auto, float32, bfloat16 or float16, got {requested!r}")
+        if requested not in ("float32", "bfloat16", "float16", "int8"):
+            raise ValueError(f"dtype must be auto, float32, bfloat16, float16 or int8, got {requested!r}")
+        if requested == "int8":        # only where the CPU multiplies int8 fast; else said once, float32
+            from .quant import refuse
+            return "float32" if refuse(device) else "int8"
         return requested
     if device.startswith("cuda"):
         return "bfloat16"
@@ -189,16 +205,23 @@ def _from_pretrained(loader, path: str, source: str, **kw):
 
 
 def _load_uncached(name: str, device: str, dtype: str) -> LoadedModel:
+    from .quant import import_torchao_quietly
+    import_torchao_quietly()   # transformers imports torchao where installed; its GPU extensions warn on CPU
     import torch
     import transformers
     from transformers import AutoConfig, AutoImageProcessor
 
+    from . import timm_vit, zeroshot
     from .preprocess import spec_from_processor
 
     transformers.logging.set_verbosity_error()  # the torchvision-fallback notice is noise for users
     path, source = _resolve(name)
+    if timm_vit.is_timm(name, path):          # timm's Hub layout: its own loader (vitviz.timm_vit)
+        return timm_vit.load(name, path, source, device, dtype)
     config, source = _from_pretrained(AutoConfig, path, source)
     family = config.model_type
+    if family in zeroshot.FAMILIES:           # CLIP / SigLIP: the vision tower scores typed labels
+        return zeroshot.load(name, path, source, config, device, dtype)
     if family == "vit_mae":
         loader = transformers.ViTMAEForPreTraining
     elif getattr(config, "architectures", None) and any("ImageClassification" in a for a in config.architectures):
@@ -251,6 +274,9 @@ def load(name: str | None = None, device: str | None = None, dtype: str | None =
             # a copy that shares the weights and caches, so the cached entry keeps no stale reason
             return replace(load(BUNDLED, device, dtype), fallback_from=exc,
                            reason=f"{exc} Using the bundled offline model instead.")
+    if dtype == "int8":   # shares the float32 model's weights (gradients, fallback) and its cache entry
+        from .quant import int8_model
+        return int8_model(load(name, device, "float32"))
     key = (name, device, dtype)
     with _LOADING:
         return _MODELS.get(key, lambda: _load_or_explain(name, device, dtype))

@@ -175,8 +175,8 @@ def token_sequence(seen: np.ndarray, grid: tuple[int, int], patch_size: int, pre
     d = ImageDraw.Draw(img)
     for j, label in enumerate(labels):
         x = 6 + j * (tile + 6)
-        if j < len(prefix_names):
-            d.rectangle([x, 2, x + tile, tile + 2], fill=(60, 90, 200))
+        if j < len(prefix_names):   # registers apart from [CLS] / [DIST]: they carry no class, only scratch
+            d.rectangle([x, 2, x + tile, tile + 2], fill=(0, 130, 120) if label.startswith("[REG") else (60, 90, 200))
             d.text((x + tile / 2, tile / 2 + 2), label, fill=(255, 255, 255), font=font(11), anchor="mm")
             continue
         if label == "…":

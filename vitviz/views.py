@@ -15,6 +15,7 @@ import torch
 
 from . import attention as A
 from . import explain
+from . import query as Q
 from . import render as R
 from .analysis import Analysis
 from .attention import Head
@@ -65,7 +66,7 @@ def shapes_text(an: Analysis, hidden_size: int | None = None, lang: str = "en") 
 def rollout_map(an: Analysis, fusion: str = "mean", discard: float = 0.0, start_layer: int = 0,
                 query: int = 0) -> np.ndarray:
     """(gh, gw) rollout of one token (default [CLS]), normalised to [0, 1]."""
-    m = A.rollout(an.attentions, an.prefix, an.grid, fusion, float(discard), clamp_layer(an, start_layer), query)
+    m = Q.rollout(an, fusion, float(discard), clamp_layer(an, start_layer), query)
     return A.normalize(m).numpy()
 
 
@@ -90,7 +91,7 @@ def raw_attention(an: Analysis, layer: int, head: Head, shared_scale: bool, alph
     query: the token whose attention is shown ([CLS] = 0). shared_scale: one colour scale for
     all tiles, so maps compare.
     """
-    maps = A.raw_maps(an.att(), an.prefix, an.grid, query)          # (L, H, gh, gw)
+    maps = Q.layer_maps(an, query)                                   # (L, H, gh, gw)
     n_layers, n_heads = maps.shape[:2]
     layer = clamp_layer(an, layer)
     vmin, vmax = (0.0, float(maps.max())) if shared_scale else (None, None)
@@ -131,7 +132,7 @@ def class_specific(an: Analysis, maps: dict[str, torch.Tensor], method: str, alp
 
 def dino_heads(an: Analysis, mass: float, alpha: float = 0.6) -> np.ndarray:
     """Last-layer [CLS] attention per head, raw (top row) and thresholded to the top `mass` share."""
-    maps = A.raw_maps(an.att()[-1:], an.prefix, an.grid)[0]        # (H, gh, gw)
+    maps = Q.last_heads(an)                                         # (H, gh, gw)
     masks = A.dino_threshold(maps, mass).float()
     seen, _ = R.enlarge(an.seen, 112)
     columns = []
@@ -146,7 +147,8 @@ def dino_heads(an: Analysis, mass: float, alpha: float = 0.6) -> np.ndarray:
 # ---------------------------------------------------------------- explain: faithfulness
 
 # Maps compared by the faithfulness measures: id -> how it is made (see standard_maps)
-STANDARD_MAPS = ("raw", "rollout_mean", "rollout_max", "rollout_min", "chefer", "grad_rollout", "dino", "random")
+STANDARD_MAPS = ("raw", "rollout_mean", "rollout_max", "rollout_min", "chefer", "grad_rollout", "legrad", "dino",
+                 "random")
 
 
 def map_name(map_id: str, lang: str = "en") -> str:
@@ -158,11 +160,10 @@ def standard_maps(an: Analysis, class_maps: dict[str, torch.Tensor] | None = Non
     """Every map the faithfulness measures compare, by id (STANDARD_MAPS) -> (gh, gw). class_maps:
     explain.class_maps for the predicted class (left out where the model has no classifier);
     random_seed: the random baseline's seed (the evaluation uses each sample's index)."""
-    att = an.att()
-    last = A.raw_maps(att[-1:], an.prefix, an.grid)[0]                      # (H, gh, gw)
+    last = Q.last_heads(an)                                                 # (H, gh, gw)
     maps = {"raw": last.mean(0).numpy()}
     for fusion in A.FUSIONS:
-        maps[f"rollout_{fusion}"] = A.rollout(att, an.prefix, an.grid, fusion).numpy()
+        maps[f"rollout_{fusion}"] = Q.rollout(an, fusion).numpy()
     for method, m in (class_maps or {}).items():
         maps[method] = A.normalize(m).numpy()
     maps["dino"] = A.dino_threshold(last, DINO_MASS).float().mean(0).numpy()
@@ -286,7 +287,7 @@ def inside_steps(loaded: LoadedModel, an: Analysis, projection: torch.Tensor,
     top = (", ".join(f"{lab} {pr:.1%}" for _, lab, pr in an.top(5, lang)) if an.probs is not None
            else t("inside_no_head", lang))
     head_key = "inside_6_distilled" if "[DIST]" in an.prefix_names else "inside_6"
-    layer_means = A.raw_maps(an.att(), an.prefix, an.grid).mean(1)              # (L, gh, gw)
+    layer_means = Q.layer_maps(an).mean(1)                                      # (L, gh, gw)
     return [
         (t("inside_1", lang, **fmt), R.patch_grid(an.seen, an.grid, p, numbers=n_p <= 256)),
         (t("inside_2", lang, **fmt), R.matrix_image(flat, "gray")),
