@@ -230,12 +230,12 @@ def outputs(fn, batch, chunk: int = MAX_BATCH):
 
 def measure(loaded, float_fn, int8_fn, photos=None) -> Fidelity:
     """Compare two forwards of one model on photos (default: the example photos)."""
+    import torch
+
     from .analysis import prepare_images
     from .attention import rollout
 
     prepared = prepare_images(loaded, photos if photos is not None else gate_photos())
-    import torch
-
     batch = torch.stack([p.pixel_values for _, p in prepared])
     f_logits, f_att = outputs(float_fn, batch)
     q_logits, q_att = outputs(int8_fn, batch)
@@ -300,7 +300,7 @@ class Int8Forward(CompiledForward):
 
         qmodel = quantized_copy(self.base.model)
         # freezing turns the weights into constants, which inductor needs to prepack them for
-            # oneDNN's int8 kernels (torch.compile's options={"freezing": True} is not applied here)
+        # oneDNN's int8 kernels (torch.compile's options={"freezing": True} was not applied in torch 2.13)
         with torch._inductor.config.patch(freezing=True):
             fn = torch.compile(qmodel)
             h, w = loaded.input_size
