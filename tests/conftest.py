@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import shutil
+from contextlib import contextmanager
 
 os.environ.setdefault("VITVIZ_OFFLINE", "1")      # never probe the Hub from tests
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -86,3 +88,48 @@ def photo():
 def random_attention(L=3, H=2, N=10, seed=0):
     g = torch.Generator().manual_seed(seed)
     return torch.rand(L, H, N, N, generator=g).softmax(-1)
+
+
+# ---------------------------------------------------------------- the app in a browser
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@contextmanager
+def serving(model: str):
+    """The app on a model, launched in this process (closed after): the Gradio Blocks."""
+    import app
+
+    demo = app.create_demo(model, "cpu", "float32")
+    demo.queue().launch(prevent_thread_lock=True, quiet=True, **app.launch_kwargs())
+    try:
+        yield demo
+    finally:
+        demo.close()
+
+
+@contextmanager
+def chromium(*args: str):
+    """Debian's headless Chromium through Playwright (skips the test where either is missing)."""
+    if not CHROMIUM:
+        pytest.skip("Debian's chromium is not installed")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu", *args])
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+@pytest.fixture(scope="module")
+def app_url(tiny_vit_dir):
+    """The app on the tiny ViT, for the browser tests."""
+    with serving(tiny_vit_dir) as demo:
+        yield demo.local_url
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with chromium() as b:
+        yield b

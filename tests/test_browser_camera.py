@@ -3,37 +3,22 @@ starts, the map over the frames updates, and the frames per second appear, in bo
 
 import json
 import os
-import shutil
 from pathlib import Path
 
 import pytest
 
+from .conftest import chromium
+
 pytestmark = pytest.mark.browser
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 SHOTS = Path(os.environ.get("VITVIZ_SCREENSHOTS", "/tmp/vitviz-screenshots"))
 # the fake device streams a test pattern; the fake UI grants the camera without asking
 FAKE_CAMERA = ["--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream"]
 
 
 @pytest.fixture(scope="module")
-def app_url(tiny_vit_dir):
-    import app
-
-    demo = app.create_demo(tiny_vit_dir, "cpu", "float32")
-    demo.queue().launch(prevent_thread_lock=True, quiet=True, **app.launch_kwargs())
-    yield demo.local_url
-    demo.close()
-
-
-@pytest.fixture(scope="module")
 def browser():
-    if not CHROMIUM:
-        pytest.skip("Debian's chromium is not installed")
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu", *FAKE_CAMERA])
+    with chromium(*FAKE_CAMERA) as b:
         yield b
-        b.close()
 
 
 MAP_SRC_JS = "() => { const img = document.querySelector('#camera-map img'); return img ? img.src : null; }"

@@ -4,36 +4,13 @@ line means; the logit lens shows its plot and its patch map with the honest note
 Screenshots at 1280×800 and 1920×1080."""
 
 import os
-import shutil
 from pathlib import Path
 
 import pytest
 
 pytestmark = pytest.mark.browser
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 ROOT = Path(__file__).resolve().parent.parent
 SHOTS = Path(os.environ.get("VITVIZ_SCREENSHOTS", "/tmp/vitviz-screenshots"))
-
-
-@pytest.fixture(scope="module")
-def app_url(tiny_vit_dir):
-    import app
-
-    demo = app.create_demo(tiny_vit_dir, "cpu", "float32")
-    demo.queue().launch(prevent_thread_lock=True, quiet=True, **app.launch_kwargs())
-    yield demo.local_url
-    demo.close()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not CHROMIUM:
-        pytest.skip("Debian's chromium is not installed")
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
-        yield b
-        b.close()
 
 
 def visible_picture(elem_id: str) -> str:

@@ -4,15 +4,15 @@ board shows a nickname as typed. Screenshots at 1280×800 and 1920×1080."""
 
 import io
 import os
-import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
+from .conftest import serving
+
 pytestmark = pytest.mark.browser
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 ROOT = Path(__file__).resolve().parent.parent
 SHOTS = Path(os.environ.get("VITVIZ_SCREENSHOTS", "/tmp/vitviz-screenshots"))
 NASTY = "<b>민수</b> www.x.co"          # markup and a bare link: the board must show them as typed
@@ -21,33 +21,19 @@ SERVED = {}
 
 @pytest.fixture(scope="module")
 def app_url(tiny_vit_dir):
-    import app
     from ui import board
 
     saved = os.environ.get(board.ENV)
     os.environ[board.ENV] = "1"              # a classroom server: the board is on
     board.BOARD.clear()
-    demo = app.create_demo(tiny_vit_dir, "cpu", "float32")
-    demo.queue().launch(prevent_thread_lock=True, quiet=True, **app.launch_kwargs())
-    SERVED["demo"] = demo
-    yield demo.local_url
-    demo.close()
+    with serving(tiny_vit_dir) as demo:
+        SERVED["demo"] = demo
+        yield demo.local_url
     board.BOARD.clear()
     if saved is None:
         os.environ.pop(board.ENV, None)
     else:
         os.environ[board.ENV] = saved
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not CHROMIUM:
-        pytest.skip("Debian's chromium is not installed")
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
-        yield b
-        b.close()
 
 
 def open_guess(page, url, lang):

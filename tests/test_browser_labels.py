@@ -1,36 +1,20 @@
 """Typed labels in the real UI (headless Chromium): a tiny CLIP, labels typed in English and in Korean."""
 
-import shutil
 from pathlib import Path
 
 import pytest
 
+from .conftest import serving
 from .tiny_families import save_zero_shot
 
 pytestmark = pytest.mark.browser
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(scope="module")
 def app_url(tmp_path_factory):
-    import app
-
-    demo = app.create_demo(save_zero_shot(tmp_path_factory.mktemp("clip"), "clip"), "cpu", "float32")
-    demo.queue().launch(prevent_thread_lock=True, quiet=True, **app.launch_kwargs())
-    yield demo.local_url
-    demo.close()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not CHROMIUM:
-        pytest.skip("Debian's chromium is not installed")
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
-        yield b
-        b.close()
+    with serving(save_zero_shot(tmp_path_factory.mktemp("clip"), "clip")) as demo:
+        yield demo.local_url
 
 
 def type_labels(page, text):

@@ -187,21 +187,29 @@ def _resolve(name: str) -> tuple[str, str]:
     return name, "hub"
 
 
+def cache_first(fetch, name: str):
+    """(fetch(local_files_only=True), "cache") when the local cache has it; else, only if the Hub answers
+    quickly, (fetch(local_files_only=False), "hub"). ModelUnavailable says which failed. A missing cache
+    entry is an OSError in transformers and huggingface_hub alike (LocalEntryNotFoundError)."""
+    try:
+        return fetch(local_files_only=True), "cache"
+    except OSError:
+        pass
+    if not hub_reachable():
+        raise ModelUnavailable("model_not_cached", f"{name} is not in the local cache and the Hugging Face Hub "
+                               "cannot be reached.", model=name)
+    try:
+        return fetch(local_files_only=False), "hub"
+    except Exception as exc:
+        raise ModelUnavailable("model_download", f"{name} could not be downloaded.", model=name) from exc
+
+
 def _from_pretrained(loader, path: str, source: str, **kw):
     """Cache first (no network); the Hub only if it answers quickly."""
     if source != "hub":
         return loader.from_pretrained(path, **kw), source
-    try:
-        return loader.from_pretrained(path, local_files_only=True, **kw), "cache"
-    except OSError:
-        pass
-    if not hub_reachable():
-        raise ModelUnavailable("model_not_cached", f"{path} is not in the local cache and the Hugging Face Hub "
-                               "cannot be reached.", model=path)
-    try:
-        return loader.from_pretrained(path, **kw), "hub"
-    except OSError as exc:
-        raise ModelUnavailable("model_download", f"{path} could not be downloaded.", model=path) from exc
+    return cache_first(lambda local_files_only: loader.from_pretrained(path, local_files_only=local_files_only,
+                                                                        **kw), path)
 
 
 def _load_uncached(name: str, device: str, dtype: str) -> LoadedModel:

@@ -161,24 +161,17 @@ def spec_of(model):
 def folder_of(name: str, path: str, source: str) -> tuple[Path, str]:
     """A local folder with the checkpoint: as given, from the Hub cache, or downloaded (when the Hub
     answers quickly). ModelUnavailable otherwise."""
-    from .models import ModelUnavailable, hub_reachable
+    from .models import cache_first
 
     if source != "hub":
         return Path(path), source
     from huggingface_hub import snapshot_download
 
-    patterns = ["config.json", "model.safetensors"]
-    try:
-        return Path(snapshot_download(name, allow_patterns=patterns, local_files_only=True)), "cache"
-    except Exception:
-        pass
-    if not hub_reachable():
-        raise ModelUnavailable("model_not_cached", f"{name} is not in the local cache and the Hugging Face Hub "
-                               "cannot be reached.", model=name)
-    try:
-        return Path(snapshot_download(name, allow_patterns=patterns)), "hub"
-    except Exception as exc:
-        raise ModelUnavailable("model_download", f"{name} could not be downloaded.", model=name) from exc
+    def fetch(local_files_only: bool) -> Path:
+        return Path(snapshot_download(name, allow_patterns=["config.json", "model.safetensors"],
+                                      local_files_only=local_files_only))
+
+    return cache_first(fetch, name)
 
 
 def build(folder: Path, dtype: str = "float32"):
