@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 from contextlib import contextmanager
+from pathlib import Path
 
 os.environ.setdefault("VITVIZ_OFFLINE", "1")      # never probe the Hub from tests
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -65,6 +66,14 @@ def tiny_deit_dir(tmp_path_factory):
 
     return save_tiny(tmp_path_factory.mktemp("tiny-deit"), DeiTForImageClassificationWithTeacher, cfg, proc,
                      init=distinct_tokens)
+
+
+@pytest.fixture(scope="module")
+def ctx(tiny_vit_dir):
+    """The app's context on the tiny ViT (private mode), one per test module."""
+    from ui.context import AppContext
+
+    return AppContext.create(tiny_vit_dir, "cpu", "float32", public=False)
 
 
 @pytest.fixture(scope="session")
@@ -133,3 +142,21 @@ def app_url(tiny_vit_dir):
 def browser():
     with chromium() as b:
         yield b
+
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "assets" / "examples"
+
+
+def page_with_photo(browser, url: str, lang: str = "en", size: tuple[int, int] = (1280, 800),
+                    photo: str = "coffee.jpg"):
+    """A page at a window size in a browser language, with an example photo analyzed."""
+    from ui.text import t
+
+    page = browser.new_page(viewport={"width": size[0], "height": size[1]}, locale="ko-KR" if lang == "ko" else "en-US")
+    page.goto(url)
+    page.wait_for_selector("#upload", timeout=60_000)
+    page.wait_for_function(f"() => document.body.innerText.includes({t('image', lang)!r})", timeout=30_000)
+    page.locator("#upload input[type=file]").set_input_files(str(EXAMPLES / photo))
+    done = "Analyzed" if lang == "en" else "분석했습니다"     # words the page's first status line lacks
+    page.wait_for_function(f"() => document.querySelector('#status').innerText.includes({done!r})", timeout=60_000)
+    return page

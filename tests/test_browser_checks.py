@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from .conftest import page_with_photo
+
 pytestmark = pytest.mark.browser
-ROOT = Path(__file__).resolve().parent.parent
 SHOTS = Path(os.environ.get("VITVIZ_SCREENSHOTS", "/tmp/vitviz-screenshots"))
 
 
@@ -18,26 +19,13 @@ def visible_picture(elem_id: str) -> str:
         .some((img) => img.offsetParent !== null && img.naturalWidth > 0)"""
 
 
-def opened(browser, url: str, lang: str, size: tuple[int, int]):
-    from ui.text import t
-
-    page = browser.new_page(viewport={"width": size[0], "height": size[1]}, locale="ko-KR" if lang == "ko" else "en-US")
-    page.goto(url)
-    page.wait_for_selector("#upload", timeout=60_000)
-    page.wait_for_function(f"() => document.body.innerText.includes({t('image', lang)!r})", timeout=30_000)
-    page.locator("#upload input[type=file]").set_input_files(str(ROOT / "assets" / "examples" / "coffee.jpg"))
-    done = "Analyzed" if lang == "en" else "분석했습니다"
-    page.wait_for_function(f"() => document.querySelector('#status').innerText.includes({done!r})", timeout=60_000)
-    return page
-
-
 @pytest.mark.parametrize("size", [(1280, 800), (1920, 1080)])
 @pytest.mark.parametrize("lang", ["en", "ko"])
 def test_sanity_check_and_logit_lens_show_their_pictures(app_url, browser, lang, size):
     from ui.text import t
 
     SHOTS.mkdir(parents=True, exist_ok=True)
-    page = opened(browser, app_url, lang, size)
+    page = page_with_photo(browser, app_url, lang, size)
     page.get_by_role("tab", name=t("sec_explain", lang), exact=True).click()
     page.get_by_role("tab", name=t("tab_faith", lang), exact=True).click()
     page.get_by_label(t("faith_part_sanity", lang)).check()

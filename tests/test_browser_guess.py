@@ -10,10 +10,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from .conftest import serving
+from .conftest import page_with_photo, serving
 
 pytestmark = pytest.mark.browser
-ROOT = Path(__file__).resolve().parent.parent
 SHOTS = Path(os.environ.get("VITVIZ_SCREENSHOTS", "/tmp/vitviz-screenshots"))
 NASTY = "<b>민수</b> www.x.co"          # markup and a bare link: the board must show them as typed
 SERVED = {}
@@ -36,17 +35,13 @@ def app_url(tiny_vit_dir):
         os.environ[board.ENV] = saved
 
 
-def open_guess(page, url, lang):
+def open_guess(browser, url, lang):
     from ui.text import t
 
-    page.goto(url)
-    page.wait_for_selector("#upload", timeout=60_000)
-    page.wait_for_function(f"() => document.body.innerText.includes({t('image', lang)!r})", timeout=30_000)
-    page.locator("#upload input[type=file]").set_input_files(str(ROOT / "assets" / "examples" / "cat.jpg"))
-    done = "Analyzed" if lang == "en" else "분석했습니다"
-    page.wait_for_function(f"() => document.querySelector('#status').innerText.includes({done!r})", timeout=60_000)
+    page = page_with_photo(browser, url, lang, photo="cat.jpg")
     page.get_by_role("tab", name=t("tab_guess", lang), exact=True).click()
     page.wait_for_timeout(1500)          # the editor draws its background
+    return page
 
 
 def draw_circle(page, cx=0.5, cy=0.5, r=0.12):
@@ -77,8 +72,7 @@ def test_draw_reveal_and_see_the_maps_and_the_score(app_url, browser, lang):
     from vitviz import activity
 
     SHOTS.mkdir(parents=True, exist_ok=True)
-    page = browser.new_page(viewport={"width": 1280, "height": 800}, locale="ko-KR" if lang == "ko" else "en-US")
-    open_guess(page, app_url, lang)
+    page = open_guess(browser, app_url, lang)
     assert page.locator("#guess-score").inner_text().strip() == t("guess_todo", lang)
     draw_circle(page)
     page.locator("#guess-nick input, #guess-nick textarea").first.fill(NASTY)
@@ -115,8 +109,7 @@ def test_draw_reveal_and_see_the_maps_and_the_score(app_url, browser, lang):
 def test_reveal_without_a_drawing_says_what_to_do(app_url, browser):
     from ui.text import t
 
-    page = browser.new_page(viewport={"width": 1280, "height": 800}, locale="en-US")
-    open_guess(page, app_url, "en")
+    page = open_guess(browser, app_url, "en")
     page.locator("#guess-reveal").click()
     page.wait_for_function(f"() => document.querySelector('#guess-score').innerText.startsWith("
                            f"{t('guess_empty', 'en')[:20]!r})", timeout=30_000)

@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from .conftest import page_with_photo
+
 pytestmark = pytest.mark.browser
-ROOT = Path(__file__).resolve().parent.parent
 SHOTS = Path(os.environ.get("VITVIZ_SCREENSHOTS", "/tmp/vitviz-screenshots"))
 
 # Each visible picture of the sections: its box, and the box of its block's label badge.
@@ -24,12 +25,7 @@ def test_the_first_view_fits_1280x800_in_presentation_mode(app_url, browser, lan
     from ui.view import BADGE_BAND
 
     SHOTS.mkdir(parents=True, exist_ok=True)
-    page = browser.new_page(viewport={"width": 1280, "height": 800}, locale="ko-KR" if lang == "ko" else "en-US")
-    page.goto(app_url)
-    page.wait_for_selector("#upload", timeout=60_000)
-    page.locator("#upload input[type=file]").set_input_files(str(ROOT / "assets" / "examples" / "coffee.jpg"))
-    done = "Analyzed" if lang == "en" else "분석했습니다"
-    page.wait_for_function(f"() => document.querySelector('#status').innerText.includes({done!r})", timeout=60_000)
+    page = page_with_photo(browser, app_url, lang)
     page.locator("#present input").check()
     page.wait_for_function("() => document.querySelector('#upload').offsetParent === null", timeout=30_000)
     page.wait_for_timeout(500)

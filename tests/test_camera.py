@@ -35,13 +35,6 @@ def no_int8(monkeypatch):
     monkeypatch.setattr(camera, "INT8", False)
 
 
-@pytest.fixture(scope="module")
-def ctx(tiny_vit_dir):
-    from ui.context import AppContext
-
-    return AppContext.create(tiny_vit_dir, "cpu", "float32", public=False)
-
-
 # ---------------------------------------------------------------- frames per second
 
 def test_frame_rate_over_the_last_frames():

@@ -7,13 +7,7 @@ import pytest
 from PIL import Image
 
 from ui import dino, distance, faithfulness, filters, guess, posemb, upload
-from ui.context import AppContext
 from ui.view import BADGE_BAND
-
-
-@pytest.fixture(scope="module")
-def ctx(tiny_vit_dir):
-    return AppContext.create(tiny_vit_dir, "cpu", "float32", public=False)
 
 
 @pytest.fixture(scope="module")

@@ -9,14 +9,9 @@ import pytest
 from PIL import Image
 
 from ui import board, guess, sketch, upload
-from ui.context import AppContext, Session
+from ui.context import Session
 from vitviz import activity as act
 from vitviz import attention as A
-
-
-@pytest.fixture(scope="module")
-def ctx(tiny_vit_dir):
-    return AppContext.create(tiny_vit_dir, "cpu", "float32", public=False)
 
 
 @pytest.fixture

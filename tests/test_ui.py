@@ -28,11 +28,6 @@ from ui.context import AppContext, Expired, Session
 
 
 @pytest.fixture(scope="module")
-def ctx(tiny_vit_dir):
-    return AppContext.create(tiny_vit_dir, "cpu", "float32", public=False)
-
-
-@pytest.fixture(scope="module")
 def photo_path(tmp_path_factory):
     path = tmp_path_factory.mktemp("ui") / "wide.png"
     Image.fromarray(np.random.default_rng(0).integers(0, 256, (60, 120, 3), dtype=np.uint8)).save(path)

@@ -17,11 +17,6 @@ FAITH_OUTPUTS = {"plot", "table", "note", "fills", "fill", "part", "measure_box"
 
 
 @pytest.fixture(scope="module")
-def ctx(tiny_vit_dir):
-    return AppContext.create(tiny_vit_dir, "cpu", "float32", public=False)
-
-
-@pytest.fixture(scope="module")
 def photo_path(tmp_path_factory):
     path = tmp_path_factory.mktemp("checks") / "photo.png"
     Image.fromarray(np.random.default_rng(1).integers(0, 256, (48, 64, 3), dtype=np.uint8)).save(path)

@@ -81,7 +81,7 @@ class AppContext:
     store: Cache[Analysis] = field(default_factory=session_store)
     spool: PictureSpool = field(default_factory=PictureSpool)
     pictures: Cache = field(default_factory=Cache)     # model-only pictures, written once as files
-    # Analyzes of the example photos, shared by everybody who clicks one (ViT-B: ~11 MB each).
+    # Analyses of the example photos, shared by everybody who clicks one (ViT-B: ~11 MB each).
     examples: Cache[Analysis] = field(default_factory=lambda: Cache(max_entries=16))
     waiting: Waiting = field(default_factory=Waiting)
 

@@ -28,6 +28,7 @@ import sys
 import threading
 import time
 from dataclasses import dataclass, replace
+from functools import lru_cache
 from pathlib import Path
 
 from .compiled import FAMILIES, MAX_BATCH, CompiledForward, wanted
@@ -53,23 +54,25 @@ _said_lock = threading.Lock()
 
 # ---------------------------------------------------------------- can int8 run here?
 
-def cpu_flags() -> set[str]:
-    """The CPU's feature flags from /proc/cpuinfo (empty where there is none)."""
+@lru_cache(maxsize=1)
+def cpu_flags() -> frozenset[str]:
+    """The CPU's feature flags from /proc/cpuinfo (empty where there is none), read once: the live
+    camera asks whether int8 can run on every frame."""
     try:
         with open("/proc/cpuinfo") as f:
             for line in f:
                 if line.startswith("flags"):
-                    return set(line.split(":", 1)[1].split())
+                    return frozenset(line.split(":", 1)[1].split())
     except OSError:
         pass
-    return set()
+    return frozenset()
 
 
 def int8_isa() -> str:
     """The instruction set that multiplies int8 fast here ("AMX", "AVX512-VNNI", "AVX-VNNI"), or ""."""
     import torch
 
-    flags = cpu_flags()
+    flags = set(cpu_flags())
     if getattr(torch.cpu, "_is_amx_tile_supported", lambda: False)():
         flags.add("amx_int8")
     for flag, name in ISAS:
