@@ -1,20 +1,22 @@
 """vitviz — the Gradio app: composes the views of ui/ and launches; vitviz/ computes.
 
     python app.py [--model ID|FOLDER|bundled] [--device auto|cpu|cuda] [--dtype auto|float32|bfloat16|int8]
-                  [--public | --no-public] [--request-memory-mb MB] [--port 7860]
+                  [--compile auto|wait|off] [--classroom] [--public | --no-public] [--request-memory-mb MB]
+                  [--host 127.0.0.1] [--port 7860]
 """
 
 from __future__ import annotations
 
 import os
 
-# Before torch loads OpenMP: worker threads that sleep instead of spin when idle. On a small CPU the
-# web server's own threads otherwise fight torch's spinning threads and a burst of uploads slows down.
+# OpenMP's own setting, for the process (read when torch loads OpenMP, so before torch): worker threads
+# that sleep instead of spin when idle. On a small CPU the web server's threads otherwise fight torch's
+# spinning threads and a burst of uploads slows down. Not vitviz's configuration: that is Settings.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-from vitviz import hosting  # noqa: E402  (imports neither torch nor gradio)
+from vitviz.core.settings import Settings  # noqa: E402  (imports neither torch nor gradio)
 
-if hosting.running_on_zerogpu():
+if Settings.from_env().zerogpu:
     import spaces  # noqa: F401  ZeroGPU patches torch's CUDA calls: it must come before torch
 
 import argparse  # noqa: E402
@@ -29,7 +31,7 @@ from ui import (  # noqa: E402
     click,
     dino,
     distance,
-    faithfulness,
+    evidence,
     filters,
     guess,
     inside,
@@ -42,16 +44,17 @@ from ui import (  # noqa: E402
     rollout,
     upload,
 )
-from ui.context import AppContext  # noqa: E402
-from ui.text import CSS, DETECT_LANG_JS, I18N, SET_LANG_JS, L  # noqa: E402
+from ui.compat import SET_LANG_JS  # noqa: E402
+from ui.text import CSS, DETECT_LANG_JS, I18N, L  # noqa: E402
 from ui.view import Shared, View  # noqa: E402
+from vitviz.service.context import AppContext  # noqa: E402
 
 MAX_UPLOAD = "20mb"
 SESSION_TTL_S = 3600      # an idle tab's session is dropped after an hour
 # The page as a lesson and a toolbox: how the ViT reads a photo, where it looks, what it learned.
 SECTIONS = {
     "see": (patches, inside, mae, guess, camera),
-    "explain": (rollout, click, raw, classmap, dino, faithfulness),
+    "explain": (rollout, click, raw, classmap, dino, evidence),
     "learn": (posemb, distance, filters, norms, bias, lens),
 }
 FIRST = {section: modules[0].ID for section, modules in SECTIONS.items()}
@@ -67,9 +70,11 @@ class Shown:
 
 
 def create_demo(model: str | None = None, device: str | None = None, dtype: str | None = None,
-                public: bool | None = None) -> gr.Blocks:
-    """The app for a start model (offline first) and a hosting policy (public where SPACE_ID is set)."""
-    return build(AppContext.create(model, device, dtype, public))
+                public: bool | None = None, settings: Settings | None = None) -> gr.Blocks:
+    """The app for a start model (offline first) and a hosting policy (public where SPACE_ID is set):
+    the environment's settings, these arguments over them."""
+    settings = (settings or Settings.from_env()).overridden(model=model, device=device, dtype=dtype, public=public)
+    return build(AppContext.create(settings))
 
 
 def build(ctx: AppContext) -> gr.Blocks:
@@ -88,7 +93,7 @@ def build(ctx: AppContext) -> gr.Blocks:
             inputs, named = upload.build(ctx)
         views, section_tabs = build_sections(ctx, session, lang)
         refresh = wire_views(ctx, views, section_tabs, session, lang, shown)
-        wire_analysis(ctx, inputs, named | {"status": status, "session": session}, views, lang, refresh)
+        upload.wire(ctx, inputs, named | {"status": status, "session": session}, views, lang, refresh)
         wire_language(ctx, inputs, session, lang, status, named["predictions"], refresh)
         demo.load(None, None, [lang], js=DETECT_LANG_JS)
     return demo
@@ -113,43 +118,6 @@ def build_sections(ctx: AppContext, session: gr.State, lang: gr.Radio) -> tuple[
                         if hasattr(module, "wire"):
                             module.wire(ctx, view, shared)
     return views, section_tabs
-
-
-def wire_analysis(ctx: AppContext, inputs: upload.Inputs, named: dict, views: dict, lang: gr.Radio,
-                  refresh: dict) -> None:
-    """Upload, model or size -> admission (queue length) -> the batched analysis -> the view on
-    show redrawn for the new session. (Chained rather than on the session's change event: that
-    event can run before a batched function's new state is stored, and would see the old one.)"""
-    outputs = {**named, "patch_grid": views["patches"].outputs["patch_grid"],
-               "tokens": views["patches"].outputs["tokens"], "shapes": views["patches"].outputs["shapes"],
-               "rollout_input": views["rollout"].outputs["on_input"],
-               "rollout_photo": views["rollout"].outputs["on_photo"], "posemb": views["posemb"].outputs["picture"]}
-    private = {"api_visibility": "private"}
-
-    def admit(lang):
-        upload.admit(ctx, lang)
-
-    def analyze_many(images, model_names, sizes, langs, labels=None):   # labels last: older API calls omit them
-        return upload.analyze_many(ctx, images, model_names, sizes, langs, labels)
-
-    def on_model(name, lang):
-        named = upload.on_model_change(ctx, name, lang)
-        return {{"size": inputs.size, "examples": inputs.examples, "labels": inputs.labels}[k]: v
-                for k, v in named.items()}
-
-    def then_analyze(admitted, **api):
-        admitted.success(analyze_many, [inputs.image, inputs.model, inputs.size, lang, inputs.labels],
-                         [outputs[name] for name in upload.OUTPUTS], batch=True, max_batch_size=upload.BATCH,
-                         **api).then(**refresh, **private, show_progress="hidden")
-
-    then_analyze(inputs.image.change(admit, [lang], None, queue=False, **private), api_name="analyze",
-                 api_description="Analyze a photo: status, top-5, patch grid, tokens, shapes, rollout over the "
-                                 "input and the photo, position-embedding similarity.")
-    then_analyze(inputs.size.input(admit, [lang], None, queue=False, **private), **private)
-    then_analyze(inputs.labels.submit(admit, [lang], None, queue=False, **private), **private)
-    then_analyze(inputs.model.input(on_model, [inputs.model, lang], [inputs.size, inputs.examples, inputs.labels],
-                                    queue=False,
-                                    **private).then(admit, [lang], None, queue=False, **private), **private)
 
 
 def wire_views(ctx: AppContext, views: dict[str, View], section_tabs: dict, session: gr.State,
@@ -205,12 +173,12 @@ def launch_kwargs() -> dict:
     return {"i18n": I18N, "max_file_size": MAX_UPLOAD, "css": CSS}
 
 
-def main(argv: list[str] | None = None) -> None:
-    from vitviz import compiled, models
+def parser() -> argparse.ArgumentParser:
+    from vitviz import models
 
     p = argparse.ArgumentParser(description="vitviz: an interactive Vision Transformer explorer")
     p.add_argument("--model", default=None, help="Hub id, local folder or 'bundled' (default: "
-                   f"{models.DEFAULT_MODEL} if available, else the bundled model)")
+                   f"{models.DEFAULT_MODEL} if available, else the bundled model; env VITVIZ_MODEL)")
     p.add_argument("--device", default=None, help="auto, cpu, cuda, mps (env VITVIZ_DEVICE)")
     p.add_argument("--dtype", default=None, help="auto, float32, bfloat16, int8 (CPUs with VNNI or AMX, once "
                    "a fidelity check passed) (env VITVIZ_DTYPE)")
@@ -225,23 +193,28 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--request-memory-mb", type=float, default=None,
                    help="memory one request may hold (env VITVIZ_REQUEST_MEMORY_MB; default: a tenth of RAM, "
                         "256 MB to 4 GB)")
-    p.add_argument("--host", default=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"))
-    p.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", "7860")))
-    a = p.parse_args(argv)
-    if a.classroom:
-        os.environ["VITVIZ_CLASSROOM"] = "1"
-    if a.compile:
-        os.environ["VITVIZ_COMPILE"] = a.compile
-    if a.request_memory_mb:
-        os.environ["VITVIZ_REQUEST_MEMORY_MB"] = str(a.request_memory_mb)
-    ctx = AppContext.create(a.model, a.device, a.dtype, a.public)
+    p.add_argument("--host", default=None, help="where to listen (default 127.0.0.1; env GRADIO_SERVER_NAME)")
+    p.add_argument("--port", type=int, default=None, help="default 7860 (env GRADIO_SERVER_PORT)")
+    return p
+
+
+def settings_from(a: argparse.Namespace, environ=None) -> Settings:
+    """The environment's settings with the command line's flags over them: parsed once, here."""
+    return Settings.from_env(environ).overridden(model=a.model, device=a.device, dtype=a.dtype, compile=a.compile,
+                                                 classroom=a.classroom, public=a.public,
+                                                 request_memory_mb=a.request_memory_mb, host=a.host, port=a.port)
+
+
+def main(argv: list[str] | None = None) -> None:
+    a = parser().parse_args(argv)
+    ctx = AppContext.create(settings_from(a))
     demo = build(ctx)
     start = ctx.start
-    # the start model gets the compiled forward (vitviz/compiled.py); it serves eagerly meanwhile
-    start.compiled.start(start, background=compiled.setting() != "wait")
+    # the start model gets the compiled forward (vitviz/core/compiled.py); it serves eagerly meanwhile
+    start.compiled.start(start, background=ctx.settings.compile != "wait", mode=ctx.settings.compile)
     # several events at once: while one waits for the model thread, others decode uploads and move files
     demo.queue(default_concurrency_limit=4, max_size=2 * upload.MAX_WAITING).launch(
-        server_name=a.host, server_port=a.port, **launch_kwargs())
+        server_name=ctx.settings.host, server_port=ctx.settings.port, **launch_kwargs())
 
 
 if __name__ == "__main__":

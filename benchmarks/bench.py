@@ -15,8 +15,8 @@ one run, batch 1:
   click      a patch clicked: its query maps redrawn from cache (server-side time)
   burst      32 uploads analyzed batched (4 at a time, as the app's queue) vs one by one
 
-The models get the compiled forward the app uses (vitviz/compiled.py) before timing starts;
-VITVIZ_COMPILE=0 measures the eager path. Where the CPU has AVX512-VNNI, AVX-VNNI or AMX, the int8
+The models get the compiled forward the app uses (vitviz/core/compiled.py) before timing starts;
+--compile off measures the eager path. Where the CPU has AVX512-VNNI, AVX-VNNI or AMX, the int8
 rows (vitviz/quant.py: int8 Linear layers, float32 maps) follow, after the fidelity gate; when the
 gate refuses, they say so and measure the float32 forward that serves instead.
 
@@ -26,7 +26,6 @@ and prints each as a ratio to the baseline, plus peak memory (RSS).
 from __future__ import annotations
 
 import argparse
-import os
 import platform
 import resource
 import statistics
@@ -35,7 +34,6 @@ import tempfile
 import time
 from pathlib import Path
 
-os.environ.setdefault("VITVIZ_OFFLINE", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import torch  # noqa: E402
@@ -83,13 +81,11 @@ def vit_b16_folder() -> str:
 
 
 def cpu_flags() -> str:
-    from vitviz.models import cpu_has_fast_bf16
-    from vitviz.quant import int8_isa
+    from vitviz.core import compat, cpu
 
-    amx = getattr(torch.cpu, "_is_amx_tile_supported", lambda: False)()
-    bf16 = getattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False)()
-    return (f"{cpu_name()}, {torch.get_num_threads()} threads, "
-            f"AMX={amx}, AVX512-BF16={bf16}, fast bf16={cpu_has_fast_bf16()}, int8={int8_isa() or 'slow'}")
+    return (f"{cpu_name()}, {torch.get_num_threads()} threads, AMX={compat.amx_tile_supported()}, "
+            f"AVX512-BF16={compat.avx512_bf16_supported()}, fast bf16={cpu.fast_bf16()}, "
+            f"int8={cpu.int8_isa() or 'slow'}")
 
 
 def cpu_name() -> str:
@@ -105,7 +101,8 @@ def cpu_name() -> str:
 
 def interactions(loaded, an, repeats: int) -> list[tuple[str, float]]:
     """What a click or a slider costs once the analysis is there, and a class-specific map."""
-    from vitviz import explain, views
+    from vitviz import methods
+    from vitviz.pictures import maps as views
 
     settings = iter([("max", 0.5, 0.3), ("min", 0.0, 0.7), ("mean", 0.9, 0.5)] * 1000)
 
@@ -116,7 +113,7 @@ def interactions(loaded, an, repeats: int) -> list[tuple[str, float]]:
     targets = iter(range(10_000))
 
     def class_specific():   # a new target each call: what the class view computes for Chefer (its backward pass)
-        maps = explain.class_maps(loaded, an, next(targets) % 1000, ("chefer", "grad_rollout"))
+        maps = methods.class_maps(loaded, an, next(targets) % 1000, ("chefer", "grad_rollout"))
         views.class_specific(an, maps, "chefer", 0.5)
 
     patches = iter(range(10_000))
@@ -138,14 +135,19 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=0)
     p.add_argument("--dtypes", nargs="+", default=["auto", "float32", "int8"], choices=["auto", "float32", "int8"],
                    help="the analyses to time beside the baseline (int8: refused where the CPU lacks VNNI/AMX)")
+    p.add_argument("--compile", default="auto", choices=["auto", "off"], help="off: time the eager forward")
     a = p.parse_args()
     if a.threads:
         torch.set_num_threads(a.threads)
 
     from transformers import AutoImageProcessor, AutoModelForImageClassification
 
-    from vitviz import models, views
+    from vitviz import models
     from vitviz.analysis import analyze, analyze_batch
+    from vitviz.core.settings import Settings
+    from vitviz.pictures import maps as views
+
+    settings = Settings.from_env().overridden(offline=True, compile=a.compile)     # random weights: no Hub
 
     folder = vit_b16_folder()
     photo = Image.open(PHOTO).convert("RGB")
@@ -171,9 +173,9 @@ def main() -> None:
     rows = []
     loaded_by_dtype = {}
     for dtype in a.dtypes:                        # int8: refused (said on stderr) where the CPU lacks VNNI/AMX
-        lm = models.load(folder, "cpu", dtype)
+        lm = models.load(folder, "cpu", dtype, settings)
         if lm.dtype not in loaded_by_dtype:
-            lm.compiled.start(lm, background=False)      # as the app does for its model (off: VITVIZ_COMPILE=0)
+            lm.compiled.start(lm, background=False, mode=settings.compile)      # as the app does for its model
             print(f"{lm.dtype}: forward {lm.compiled.describe()}", flush=True)
             loaded_by_dtype[lm.dtype] = lm
     firsts = {"baseline": baseline} | {dt: full(lm) for dt, lm in loaded_by_dtype.items()}

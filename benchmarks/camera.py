@@ -21,7 +21,6 @@ from __future__ import annotations
 import os
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")      # as app.py, before torch loads OpenMP
-os.environ.setdefault("VITVIZ_OFFLINE", "1")
 
 import argparse  # noqa: E402
 import base64  # noqa: E402
@@ -58,26 +57,28 @@ def measure(ctx, seconds: float, warmup: int = 5) -> tuple[float, float, float, 
     the CPU time much less: it is what a frame costs."""
     from ui import camera
 
-    cam, feed = camera.Camera(), frames()
+    feed = frames()
     for i in range(warmup):
-        camera.on_frame(ctx, cam, feed[i % len(feed)], None, "en", "warmup")
+        camera.on_frame(ctx, feed[i % len(feed)], None, "en", "warmup")
     times, fps, end, cpu0 = [], None, time.perf_counter() + seconds, time.process_time()
     while time.perf_counter() < end or len(times) < 10:
         t0 = time.perf_counter()
-        out = camera.on_frame(ctx, cam, feed[len(times) % len(feed)], None, "en", "bench")
+        out = camera.on_frame(ctx, feed[len(times) % len(feed)], None, "en", "bench")
         times.append(time.perf_counter() - t0)
-        fps = cam.rate("bench").fps()
+        fps = ctx.camera.rate("bench").fps()
         assert out is not None, "a frame was dropped with no other frame in flight"
     return fps or 0.0, statistics.median(times), (time.process_time() - cpu0) / len(times), len(times)
 
 
 def context(name: str, compile_: str):
-    from ui.context import AppContext
+    from vitviz.core.settings import Settings
+    from vitviz.service.context import AppContext
 
-    ctx = AppContext.create(vit_b16_folder() if name == "vit-b16" else name, "cpu", None, public=False)
-    if compile_ != "off":
-        os.environ["VITVIZ_COMPILE"] = "wait"
-        ctx.start.compiled.start(ctx.start, background=False)        # as app.main does for its model
+    model = vit_b16_folder() if name == "vit-b16" else name
+    settings = Settings.from_env().overridden(model=model, device="cpu", public=False, offline=True,
+                                              compile="off" if compile_ == "off" else "wait")
+    ctx = AppContext.create(settings)
+    ctx.start.compiled.start(ctx.start, background=False, mode=settings.compile)   # as app.main does for its model
     return ctx
 
 
@@ -86,15 +87,17 @@ def prepare_int8(ctx, timeout: float = 900.0) -> str:
     and say which: "" when int8 serves the camera now, else why not."""
     from ui import camera
     from vitviz import models, quant
+    from vitviz.service.camera import INT8_MIN_WIDTH
 
     why = quant.refusal(ctx.start.device)
-    if why or not camera.wants_int8(ctx.start):
-        return why or f"width {ctx.start.hidden_size} < camera.INT8_MIN_WIDTH"
+    if why or not ctx.camera.wants_int8(ctx.start):
+        return why or f"width {ctx.start.hidden_size} < {INT8_MIN_WIDTH}"
     camera.camera_model(ctx, None)                    # the first ask starts compiling and the gate
-    base = ctx.start if ctx.start.dtype == "float32" else models.load(ctx.start.name, ctx.start.device, "float32")
+    base = ctx.start if ctx.start.dtype == "float32" else models.load(ctx.start.name, ctx.start.device, "float32",
+                                                                      ctx.settings)
     int8 = quant.int8_model(base)
     int8.compiled.wait(timeout)
-    camera._int8.clear()                              # ask again at the next frame
+    ctx.camera = type(ctx.camera)()                   # a fresh camera state: it asks again at the next frame
     return "" if int8.compiled.state == "ready" else int8.compiled.describe()
 
 
@@ -115,7 +118,7 @@ def main() -> None:
     for name in a.models:
         ctx = context(name, a.compile)
         for int8 in (False, True) if a.int8 == "auto" else (False,):
-            camera.INT8 = int8
+            ctx.camera.int8 = int8
             if int8 and (why := prepare_int8(ctx)):
                 print(f"{name}: int8 not used by the camera: {why}", flush=True)
                 continue

@@ -20,12 +20,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 from pathlib import Path
 
-os.environ.setdefault("VITVIZ_OFFLINE", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import numpy as np  # noqa: E402
@@ -74,8 +72,9 @@ def compare(int8, images, labels=None, batch: int = 64, log_every: int = 1000) -
 def ready_int8(folder_or_name: str):
     """The int8 model, compiled and gated (the gate's verdict is reported, not enforced, here)."""
     from vitviz import models, quant
+    from vitviz.core.settings import Settings
 
-    base = models.load(folder_or_name, "cpu", "float32")
+    base = models.load(folder_or_name, "cpu", "float32", Settings.from_env().overridden(offline=True))
     why = quant.refusal("cpu")
     if why:
         raise SystemExit(f"int8 cannot run here: {why}")
@@ -102,10 +101,12 @@ def main() -> None:
 
     from benchmarks.bench import cpu_flags, vit_b16_folder
     from vitviz import data, quant
+    from vitviz.core import cpu
+    from vitviz.core.paths import example_photos
 
     fm = data.FashionMNISTSamples()
     n = a.limit or len(fm)
-    report = {"cpu": cpu_flags(), "int8_isa": quant.int8_isa(), "torch": torch.__version__,
+    report = {"cpu": cpu_flags(), "int8_isa": cpu.int8_isa(), "torch": torch.__version__,
               "torchao": quant.torchao_version(), "thresholds": quant.THRESHOLDS}
     int8 = ready_int8("bundled")
     report["bundled_gate"] = int8.compiled.fidelity.as_dict()
@@ -117,7 +118,7 @@ def main() -> None:
 
         int8 = ready_int8(vit_b16_folder())
         report["vit_b16_random_gate"] = int8.compiled.fidelity.as_dict()
-        photos = [Image.open(f).convert("RGB") for f in quant.gate_photos()]
+        photos = [Image.open(f).convert("RGB") for f in example_photos()]
         photos += [fm.sample(i)[0] for i in range(max(0, a.vit_b - len(photos)))]
         report["vit_b16_random"] = compare(int8, photos[:a.vit_b], batch=16, log_every=16)
         print(json.dumps(report["vit_b16_random"], indent=1), flush=True)

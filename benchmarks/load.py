@@ -3,7 +3,7 @@
     python benchmarks/load.py [--clients 30] [--soak 300] [--model FOLDER] [--no-nice]
 
 Starts `python app.py --compile wait` on 127.0.0.1 (the compiled forward is built before serving,
-so the figures are a classroom's steady state; VITVIZ_COMPILE=off measures eager) with the
+so the figures are a classroom's steady state; --compile off measures eager) with the
 ViT-B/16 architecture (random weights, as in bench.py) unless --model is given, then measures,
 with gradio_client:
 
@@ -100,6 +100,7 @@ def main() -> None:
     p.add_argument("--soak", type=int, default=300)
     p.add_argument("--model", default=None, help="model folder (default: random ViT-B/16)")
     p.add_argument("--no-nice", dest="nice", action="store_false", help="clients at the server's CPU priority")
+    p.add_argument("--compile", default="wait", choices=["wait", "off"], help="the app's compiled forward, or eager")
     a = p.parse_args()
     started = time.monotonic()
 
@@ -108,7 +109,7 @@ def main() -> None:
     from benchmarks.bench import cpu_flags, vit_b16_folder
 
     model = a.model or vit_b16_folder()
-    with running_app("--model", model, "--compile", os.environ.get("VITVIZ_COMPILE", "wait")) as (pid, url):
+    with running_app("--model", model, "--compile", a.compile) as (pid, url):
         sampler = RssSampler(pid)
         sampler.start()
         # The students' browsers run on their own machines; here the 30 clients share the server's 2

@@ -8,7 +8,6 @@ section and view, in English or Korean, at a chosen window size.
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import sys
 from pathlib import Path
@@ -34,16 +33,16 @@ def main() -> None:
     p.add_argument("--size", default="1280x800", help="browser window WxH")
     p.add_argument("--views", nargs="*", default=None, help="view ids (default: all)")
     a = p.parse_args()
-    os.environ.setdefault("VITVIZ_OFFLINE", "1")
     from playwright.sync_api import sync_playwright
 
     import app
     from ui.text import t
+    from vitviz.core.settings import Settings
 
     width, height = (int(v) for v in a.size.split("x"))
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
-    demo = app.create_demo(a.model)
+    demo = app.create_demo(settings=Settings.from_env().overridden(model=a.model, offline=True))
     demo.queue().launch(prevent_thread_lock=True, quiet=True, **app.launch_kwargs())
     try:
         with sync_playwright() as pw:
@@ -68,12 +67,12 @@ def main() -> None:
                     i += 1
                     shoot(page, module, a.lang, out / f"{a.lang}-{a.size}-{i:02d}-{section}-{module.ID}.png")
                     if module.ID == "faith" and (not a.views or "sanity" in a.views):   # its second part
-                        page.get_by_label(t("faith_part_sanity", a.lang)).check()
+                        page.get_by_label(t("ev_part_sanity", a.lang)).check()
                         page.wait_for_selector("#sanity img", timeout=120_000)
                         page.wait_for_timeout(1500)
                         shot = out / f"{a.lang}-{a.size}-{i:02d}-{section}-sanity.png"
                         page.screenshot(path=str(shot), full_page=True)
-                        page.get_by_label(t("faith_part_measure", a.lang)).check()
+                        page.get_by_label(t("ev_part_measure", a.lang)).check()
             browser.close()
     finally:
         demo.close()
@@ -88,7 +87,7 @@ def shoot(page, module, lang: str, path: Path) -> None:
 
     page.get_by_role("tab", name=t(tab_key(module), lang), exact=True).click()
     if module.ID == "faith":
-        page.get_by_role("button", name=t("faith_run", lang)).click()
+        page.get_by_role("button", name=t("ev_run", lang)).click()
         page.wait_for_selector("#faith img", timeout=120_000)
     if module.ID == "click":
         canvas = page.locator("#click-canvas img")

@@ -68,12 +68,25 @@ def tiny_deit_dir(tmp_path_factory):
                      init=distinct_tokens)
 
 
+def app_settings(model, **overrides):
+    """The environment's settings on a model, on the CPU in float32, private unless said otherwise."""
+    from vitviz.core.settings import Settings
+
+    return Settings.from_env().overridden(**{"model": str(model), "device": "cpu", "dtype": "float32",
+                                             "public": False, **overrides})
+
+
+def app_context(model, **overrides):
+    """The app's context on a model (app_settings)."""
+    from vitviz.service.context import AppContext
+
+    return AppContext.create(app_settings(model, **overrides))
+
+
 @pytest.fixture(scope="module")
 def ctx(tiny_vit_dir):
     """The app's context on the tiny ViT (private mode), one per test module."""
-    from ui.context import AppContext
-
-    return AppContext.create(tiny_vit_dir, "cpu", "float32", public=False)
+    return app_context(tiny_vit_dir)
 
 
 @pytest.fixture(scope="session")
@@ -105,11 +118,12 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 
 @contextmanager
-def serving(model: str):
-    """The app on a model, launched in this process (closed after): the Gradio Blocks."""
+def serving(model: str, **overrides):
+    """The app on a model, launched in this process (closed after): the Gradio Blocks. overrides:
+    settings (app_settings), e.g. classroom=True."""
     import app
 
-    demo = app.create_demo(model, "cpu", "float32")
+    demo = app.create_demo(settings=app_settings(model, public=None, **overrides))
     demo.queue().launch(prevent_thread_lock=True, quiet=True, **app.launch_kwargs())
     try:
         yield demo

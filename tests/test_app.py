@@ -69,7 +69,7 @@ def test_rgba_and_grayscale_uploads_are_analyzed(client, tiny_name, tmp_path):
         assert analyze(client, path)[0].startswith("Analyzed"), mode
 
 
-def test_missing_model_is_a_message_not_a_crash(client, tiny_name, tmp_path, monkeypatch):
+def test_missing_model_is_a_message_not_a_crash(client, tiny_name, tmp_path):
     path = tmp_path / "a.png"
     Image.new("RGB", (40, 40)).save(path)
     status = analyze(client, path, model="no-such-org/no-such-model")[0]
@@ -77,17 +77,20 @@ def test_missing_model_is_a_message_not_a_crash(client, tiny_name, tmp_path, mon
     assert analyze(client, path)[0].startswith("Analyzed")
 
 
-def test_public_mode_refuses_unlisted_models_and_sizes_through_the_api(tiny_vit_dir, tmp_path, monkeypatch):
+def test_public_mode_refuses_unlisted_models_and_sizes_through_the_api(tiny_vit_dir, tmp_path):
     """As on a Space (SPACE_ID set): the API offers only the selector's models and sizes, and says so
     in plain words, without exception text or paths; the server keeps serving."""
+    import os
+
     import psutil
     from gradio_client import Client, handle_file
 
     import app
-    from ui.context import AppContext
+    from vitviz.core.settings import Settings
+    from vitviz.service.context import AppContext
 
-    monkeypatch.setenv("SPACE_ID", "someone/vitviz")
-    ctx = AppContext.create(tiny_vit_dir, "cpu", "float32")
+    on_a_space = Settings.from_env({**os.environ, "SPACE_ID": "someone/vitviz"})
+    ctx = AppContext.create(on_a_space.overridden(model=tiny_vit_dir, device="cpu", dtype="float32"))
     assert ctx.policy.public
     demo = app.build(ctx)
     demo.queue().launch(prevent_thread_lock=True, quiet=True, **app.launch_kwargs())
@@ -124,13 +127,13 @@ def test_public_mode_refuses_unlisted_models_and_sizes_through_the_api(tiny_vit_
 
 def test_the_page_language_switch_still_finds_gradios_changelocale():
     """Gradio has no public API to switch the page's language: the radio imports the frontend's core
-    module and calls its changeLocale (ui/text.py SET_LANG_JS). This fails the day Gradio renames it."""
+    module and calls its changeLocale (ui/compat.py SET_LANG_JS). This fails the day Gradio renames it."""
     import re
     from pathlib import Path
 
     import gradio
 
-    from ui.text import SET_LANG_JS
+    from ui.compat import SET_LANG_JS
 
     assets = Path(gradio.__file__).parent / "templates" / "frontend" / "assets"
     cores = [p for p in assets.glob("core-*.js") if re.search(r"/core-[^/]*\.js$", "/" + p.name)]
@@ -145,7 +148,7 @@ def test_korean_class_names_through_the_api(client, tiny_name, tmp_path):
 
     from gradio_client import handle_file
 
-    from vitviz.classnames import table
+    from vitviz.core.classnames import table
 
     from .conftest import save_tiny, tiny_vit_config
 

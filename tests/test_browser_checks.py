@@ -1,5 +1,5 @@
 """The sanity check and the logit lens in headless Chromium, in English and in Korean: the check's
-picture appears after its button (inside Explain · Faithfulness), with the sentence on what a flat
+picture appears after its button (inside Explain · Evidence), with the sentence on what a flat
 line means; the logit lens shows its plot and its patch map with the honest note on early layers.
 Screenshots at 1280×800 and 1920×1080."""
 
@@ -27,8 +27,8 @@ def test_sanity_check_and_logit_lens_show_their_pictures(app_url, browser, lang,
     SHOTS.mkdir(parents=True, exist_ok=True)
     page = page_with_photo(browser, app_url, lang, size)
     page.get_by_role("tab", name=t("sec_explain", lang), exact=True).click()
-    page.get_by_role("tab", name=t("tab_faith", lang), exact=True).click()
-    page.get_by_label(t("faith_part_sanity", lang)).check()
+    page.get_by_role("tab", name=t("tab_evidence", lang), exact=True).click()
+    page.get_by_label(t("ev_part_sanity", lang)).check()
     run = page.locator("#sanity-run")
     run.wait_for(state="visible", timeout=30_000)
     flat = t("sanity_flat", lang).replace("**", "")[:30]

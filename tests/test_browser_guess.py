@@ -20,19 +20,9 @@ SERVED = {}
 
 @pytest.fixture(scope="module")
 def app_url(tiny_vit_dir):
-    from ui import board
-
-    saved = os.environ.get(board.ENV)
-    os.environ[board.ENV] = "1"              # a classroom server: the board is on
-    board.BOARD.clear()
-    with serving(tiny_vit_dir) as demo:
+    with serving(tiny_vit_dir, classroom=True) as demo:      # a classroom server: the board is on (empty)
         SERVED["demo"] = demo
         yield demo.local_url
-    board.BOARD.clear()
-    if saved is None:
-        os.environ.pop(board.ENV, None)
-    else:
-        os.environ[board.ENV] = saved
 
 
 def open_guess(browser, url, lang):
@@ -40,7 +30,9 @@ def open_guess(browser, url, lang):
 
     page = page_with_photo(browser, url, lang, photo="cat.jpg")
     page.get_by_role("tab", name=t("tab_guess", lang), exact=True).click()
-    page.wait_for_timeout(1500)          # the editor draws its background
+    # the tab's render has come (its score line and the picture to draw on come together) ...
+    page.wait_for_function("() => document.querySelector('#guess-score').innerText.trim() !== ''", timeout=30_000)
+    page.wait_for_timeout(1500)          # ... and the editor draws its background
     return page
 
 

@@ -12,7 +12,10 @@ import torch
 from PIL import Image
 
 from vitviz import live
-from vitviz.preprocess import BadImage
+from vitviz.core.preprocess import BadImage
+from vitviz.service.camera import Camera
+
+from .conftest import app_settings
 
 
 def jpeg(size=(640, 480), seed=0) -> bytes:
@@ -28,11 +31,16 @@ def data_url(data: bytes) -> dict:
 
 
 @pytest.fixture(autouse=True)
-def no_int8(monkeypatch):
+def no_int8(request, monkeypatch):
     """Frames run on the float model here: int8 would compile in the background (its own tests)."""
-    from ui import camera
+    if "ctx" in request.fixturenames:
+        monkeypatch.setattr(request.getfixturevalue("ctx").camera, "int8", False)
 
-    monkeypatch.setattr(camera, "INT8", False)
+
+def fresh_camera(ctx, monkeypatch) -> Camera:
+    """The context's camera state made anew for one test (no gate history, no frame rates), on floats."""
+    monkeypatch.setattr(ctx, "camera", Camera(int8=False))
+    return ctx.camera
 
 
 # ---------------------------------------------------------------- frames per second
@@ -74,7 +82,7 @@ def test_absurd_or_broken_frames_are_refused_plainly(tmp_path):
 
 def test_a_too_long_frame_is_refused_unread_in_the_users_language(monkeypatch):
     from ui import camera
-    from ui.context import failure_message
+    from vitviz.service.context import failure_message
 
     monkeypatch.setattr(camera, "MAX_FRAME_CHARS", 1000)
     with pytest.raises(BadImage) as refused:
@@ -94,9 +102,10 @@ def test_live_rollout_equals_rollout_over_every_head(which, request):
     """The frame's shortcut (heads averaged per layer as they come, nothing stored) is the rollout of
     all heads (attention.rollout on (L, H, N, N)), over the box the analysis of the same frame uses."""
     from vitviz import attention as A
-    from vitviz import models, views
+    from vitviz import models
     from vitviz.analysis import analyze
-    from vitviz.preprocess import prepare
+    from vitviz.core.preprocess import prepare
+    from vitviz.pictures import maps as views
 
     loaded = models.load(request.getfixturevalue(which), "cpu", "float32")
     img = live.decode_frame(jpeg((320, 240), seed=3), live._needed(loaded))
@@ -128,13 +137,13 @@ def test_regression_a_frame_reaches_the_compiled_forward_with_its_strides(tiny_l
 
 # ---------------------------------------------------------------- the view's per-frame function
 
-def test_on_frame_answers_a_picture_the_fps_and_the_guess(ctx):
+def test_on_frame_answers_a_picture_the_fps_and_the_guess(ctx, monkeypatch):
     from ui import camera
 
-    cam = camera.Camera()
-    first = camera.on_frame(ctx, cam, data_url(jpeg()), None, "en", "tab")
+    fresh_camera(ctx, monkeypatch)
+    first = camera.on_frame(ctx, data_url(jpeg()), None, "en", "tab")
     assert "frames per second" in first["status"] and "–" in first["status"]      # no rate after one frame
-    out = camera.on_frame(ctx, cam, data_url(jpeg(seed=1)), None, "ko", "tab")
+    out = camera.on_frame(ctx, data_url(jpeg(seed=1)), None, "ko", "tab")
     assert out["picture"]["url"].startswith("data:image/jpeg;base64,")
     shown = Image.open(io.BytesIO(base64.b64decode(out["picture"]["url"].split(",")[1])))
     assert shown.size == (live.DISPLAY_SIDE, live.DISPLAY_SIDE * 3 // 4)
@@ -145,7 +154,7 @@ def test_a_frame_that_arrives_while_one_is_worked_on_is_dropped_at_once(ctx, mon
     """Never queued: the second frame returns None without waiting and without model work."""
     from ui import camera
 
-    cam, inside, release, calls = camera.Camera(), threading.Event(), threading.Event(), []
+    cam, inside, release, calls = fresh_camera(ctx, monkeypatch), threading.Event(), threading.Event(), []
     real = live.live_map
 
     def slow(loaded, data, lang):
@@ -156,46 +165,50 @@ def test_a_frame_that_arrives_while_one_is_worked_on_is_dropped_at_once(ctx, mon
 
     monkeypatch.setattr(live, "live_map", slow)
     results = []
-    first = threading.Thread(target=lambda: results.append(camera.on_frame(ctx, cam, data_url(jpeg()), None, "en")))
+    first = threading.Thread(target=lambda: results.append(camera.on_frame(ctx, data_url(jpeg()), None, "en")))
     first.start()
     assert inside.wait(10)
     t0 = time.perf_counter()
-    assert camera.on_frame(ctx, cam, data_url(jpeg(seed=2)), None, "en") is None
+    assert camera.on_frame(ctx, data_url(jpeg(seed=2)), None, "en") is None
     assert time.perf_counter() - t0 < 0.5 and len(calls) == 1 and cam.gate.dropped == 1
     release.set()
     first.join(10)
     assert results and results[0]["picture"]
-    assert camera.on_frame(ctx, cam, data_url(jpeg()), None, "en") is not None      # free again
+    assert camera.on_frame(ctx, data_url(jpeg()), None, "en") is not None      # free again
 
 
 def test_the_still_before_streaming_is_the_photos_rollout(ctx):
     from ui import camera, upload
+    from ui.view import opened_session
 
-    named = upload.analyze_group(ctx, [jpeg((320, 200))], ctx.start.name, "", ["en"])[0]
-    out = camera.render(ctx, named["session"], "en")
+    named = upload.analyze_group(ctx, {}, [jpeg((320, 200))], ctx.start.name, "", ["en"])[0]
+    out = camera.render(ctx, ctx.open(named["session"]), "en")
     assert out["picture"].shape[:2] == (200, 320) and "Record" in out["status"]
-    assert set(camera.render(ctx, None, "ko")) == {"status"}
+    # no analysis yet: the view (needs_session=False) is handed no session, and says how to start
+    assert set(camera.render(ctx, opened_session(ctx, None, needed=False), "ko")) == {"status"}
 
 
 def test_the_camera_model_hook_follows_the_tab_and_takes_int8_once_ready(ctx, monkeypatch):
     from dataclasses import replace
 
     from ui import camera
-    from ui.context import Session
     from vitviz import quant
+    from vitviz.service import camera as service_camera
+    from vitviz.service.context import Session
 
     assert camera.camera_model(ctx, None) is ctx.start
     assert camera.camera_model(ctx, Session("gone", ctx.start.name)) is ctx.start
     int8, asked, ready = replace(ctx.start, dtype="int8"), [], []
-    monkeypatch.setattr(camera, "INT8", True)
-    monkeypatch.setattr(camera, "_int8", camera.Cache(max_entries=4))
+    monkeypatch.setattr(ctx, "camera", Camera(int8=True))            # int8 on, nothing asked for yet
     monkeypatch.setattr(quant, "fast_model", lambda loaded: asked.append(loaded) or (int8 if ready else None))
     assert camera.camera_model(ctx, None) is ctx.start and asked == []      # too narrow for int8 to pay
-    monkeypatch.setattr(camera, "INT8_MIN_WIDTH", ctx.start.hidden_size)
+    assert not ctx.camera.wants_int8(ctx.start)
+    monkeypatch.setattr(service_camera, "INT8_MIN_WIDTH", ctx.start.hidden_size)
+    assert ctx.camera.wants_int8(ctx.start)
     assert camera.camera_model(ctx, None) is ctx.start and asked == [ctx.start]      # preparing: float serves
     assert camera.camera_model(ctx, None) is ctx.start and len(asked) == 1          # not asked again at once
     ready.append(True)
-    monkeypatch.setattr(camera, "INT8_ASK_EVERY_S", 0.0)
+    monkeypatch.setattr(service_camera, "INT8_ASK_EVERY_S", 0.0)
     assert camera.camera_model(ctx, None) is int8 and len(asked) == 2
     assert camera.camera_model(ctx, None) is int8 and len(asked) == 2               # ready stays ready
 
@@ -214,9 +227,9 @@ def stream_dependency(demo) -> dict:
 def test_one_stream_at_a_time_with_a_time_limit(tiny_vit_dir, public):
     import app
     from ui import camera
-    from ui.context import AppContext
+    from vitviz.service.context import AppContext
 
-    demo = app.build(AppContext.create(tiny_vit_dir, "cpu", "float32", public=public))
+    demo = app.build(AppContext.create(app_settings(tiny_vit_dir, public=public)))
     dep = stream_dependency(demo)
     mode = "public" if public else "local"
     fn = [f for f in demo.fns.values() if f.connection == "stream"]
@@ -229,9 +242,9 @@ def test_one_stream_at_a_time_with_a_time_limit(tiny_vit_dir, public):
 
 def test_the_camera_is_not_offered_on_zerogpu(tiny_vit_dir, monkeypatch):
     import app
-    from ui.context import AppContext
+    from vitviz.service.context import AppContext
 
-    ctx = AppContext.create(tiny_vit_dir, "cpu", "float32", public=True)
+    ctx = AppContext.create(app_settings(tiny_vit_dir, public=True))
     monkeypatch.setattr(ctx.runner, "zerogpu", True)
     config = app.build(ctx).get_config_file()
     keys = {getattr(c["props"].get("label"), "key", c["props"].get("label"))

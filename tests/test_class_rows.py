@@ -6,7 +6,7 @@ import torch
 
 from tests.conftest import random_attention
 from vitviz import attention as A
-from vitviz import explain
+from vitviz import methods
 
 
 @pytest.mark.parametrize("query", [0, 1, 7])
@@ -32,15 +32,16 @@ def test_chefer_row_by_hand():
 
 
 def test_the_class_view_pays_only_for_the_method_it_shows(monkeypatch, tiny_loaded, photo):
-    from ui import classmap
     from vitviz.analysis import analyze
+    from vitviz.service import work
+    from vitviz.service.context import Opened, Session
 
     asked = []
-    real = explain.class_maps
+    real = methods.class_maps
 
-    def spy(loaded, an, target, methods=explain.CLASS_METHODS, *rest):
-        asked.append(tuple(methods))
-        return real(loaded, an, target, methods, *rest)
+    def spy(loaded, an, target, method_ids, *rest):
+        asked.append(tuple(method_ids))
+        return real(loaded, an, target, method_ids, *rest)
 
     class Ctx:      # the context's two calls the view makes
         def check_memory(self, *a):
@@ -49,12 +50,13 @@ def test_the_class_view_pays_only_for_the_method_it_shows(monkeypatch, tiny_load
         def run(self, fn, loaded, *args, kind="forward"):
             return fn(loaded, *args)
 
-    monkeypatch.setattr(explain, "class_maps", spy)
+    monkeypatch.setattr(methods, "class_maps", spy)
     an = analyze(tiny_loaded, photo)
-    chefer = classmap.class_maps(Ctx(), tiny_loaded, an, 1, ("chefer",))
+    opened = Opened(Session("key", tiny_loaded.name), tiny_loaded, an)
+    chefer = work.class_maps(Ctx(), opened, 1, ("chefer",))
     assert list(chefer) == ["chefer"] and asked == [("chefer", "grad_rollout")]
-    classmap.class_maps(Ctx(), tiny_loaded, an, 1, ("grad_rollout",))         # same backward: kept
+    work.class_maps(Ctx(), opened, 1, ("grad_rollout",))         # same backward: kept
     assert asked == [("chefer", "grad_rollout")]
-    both = classmap.class_maps(Ctx(), tiny_loaded, an, 1)
-    assert asked == [("chefer", "grad_rollout"), ("legrad",)] and set(both) == set(explain.CLASS_METHODS)
+    both = work.class_maps(Ctx(), opened, 1)
+    assert asked == [("chefer", "grad_rollout"), ("legrad",)] and set(both) == set(methods.class_specific())
     assert torch.equal(both["chefer"], real(tiny_loaded, an, 1, ("chefer",))["chefer"])

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from vitviz import classnames
-from vitviz.classnames import label_set, localized, table
+from vitviz.core import classnames
+from vitviz.core.classnames import label_set, localized, table
 
 ROOT = Path(__file__).resolve().parent.parent
 HANGUL = re.compile("[\uac00-\ud7a3]")

@@ -1,10 +1,11 @@
-"""The compiled forward (vitviz/compiled.py): same outputs as eager, used only where it fits, off on request."""
+"""The compiled forward (vitviz/core/compiled.py): same outputs as eager, used only where it fits, off on request."""
 
 import pytest
 import torch
 
-from vitviz import compiled, models
+from vitviz import models
 from vitviz.analysis import analyze, analyze_batch
+from vitviz.core import compiled
 
 
 @pytest.fixture(scope="module")
@@ -50,11 +51,14 @@ def test_calls_it_was_not_built_for_run_eagerly(compiled_pair, photo):
     assert analyze(fast, photo, size=(48, 64)).grid == (6, 8)          # and the analysis still works
 
 
-def test_compile_can_be_turned_off(monkeypatch, tiny_vit_dir):
-    monkeypatch.setenv("VITVIZ_COMPILE", "0")
+def test_compile_can_be_turned_off(tiny_vit_dir):
+    from vitviz.core.settings import Settings
+
+    mode = Settings.from_env({"VITVIZ_COMPILE": "0"}).compile
+    assert mode == "off" and not compiled.wanted("cpu", mode)[0]
     cf = compiled.CompiledForward()
-    cf.start(models.load(tiny_vit_dir, "cpu", "float32"), background=False)
-    assert cf.state == "failed" and "VITVIZ_COMPILE=0" in cf.reason
+    cf.start(models.load(tiny_vit_dir, "cpu", "float32"), background=False, mode=mode)
+    assert cf.state == "failed" and "compiling is off" in cf.reason
     assert cf(torch.zeros(1, 3, 32, 32)) is None
     assert "eager" in cf.describe()
 

@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from vitviz import journal
 from vitviz.data import class_folder_samples, imagenet_val_samples
+from vitviz.evidence import journal
 
 ROOT = Path(__file__).resolve().parent.parent
 N = 10
@@ -130,16 +130,17 @@ def test_records_identical_with_1_and_2_threads():
     another record depending on the thread count. Every record field must now be identical."""
     import torch
 
-    from vitviz import data, models
-    from vitviz.faithfulness import METHODS, Settings, evaluate_sample, perturbation_model
-    from vitviz.sanity import Randomiser
+    from vitviz import data, methods, models
+    from vitviz.core.paths import BUNDLED_DIR
+    from vitviz.evidence.mprt import Randomiser
+    from vitviz.evidence.sample import EvalSettings, evaluate_sample, perturbation_model
 
-    if not (data.FASHION_MNIST_DIR.exists() and (models.BUNDLED_DIR / "config.json").exists()):
+    if not (data.FASHION_MNIST_DIR.exists() and (BUNDLED_DIR / "config.json").exists()):
         pytest.skip("needs the bundled model and Fashion-MNIST")
     loaded = models.load(models.BUNDLED, "cpu", "float32")
     fast = perturbation_model(loaded)
     samples = data.FashionMNISTSamples(data.FASHION_MNIST_DIR, "t10k")
-    settings = Settings(model="bundled", data="t10k", methods=METHODS, metrics=("saco", "mprt"))
+    settings = EvalSettings(model="bundled", data="t10k", methods=methods.ids(), metrics=("saco", "mprt"))
     randomiser = Randomiser(loaded, keep_random=True)
     threads = torch.get_num_threads()
     records = {}
@@ -169,7 +170,7 @@ def test_saco_sanity_check_road_and_legrad_from_the_command_line(tiny_vit_dir, f
 
 
 def test_the_chefer2021_preset_pins_the_papers_protocol():
-    from vitviz.evaluate import apply_preset, parser
+    from vitviz.evidence.evaluate import apply_preset, parser
 
     a = parser().parse_args(["--preset", "chefer2021", "--imagenet-val", "val", "--labels", "l.txt"])
     apply_preset(a)

@@ -6,9 +6,15 @@ import numpy as np
 import pytest
 import torch
 
-from vitviz import evidence, lens, lens_views, limits, models, sanity, sanity_views
+from vitviz import lens, models
 from vitviz.analysis import analyze
-from vitviz.limits import RequestRefused
+from vitviz.core import limits
+from vitviz.core.limits import RequestRefused
+from vitviz.evidence import measure, pointing
+from vitviz.evidence import mprt as sanity
+from vitviz.evidence import table as evidence
+from vitviz.pictures import evidence as sanity_views
+from vitviz.pictures import lens as lens_views
 
 
 def curves(pos: float, neg: float) -> dict:
@@ -60,13 +66,13 @@ def test_the_fill_ranking_by_hand():
 
 
 def test_road_is_offered_for_small_inputs_only():
-    assert evidence.road_allowed((28, 28)) and evidence.road_allowed((64, 64))
-    assert not evidence.road_allowed((224, 224))
-    assert evidence.road_seconds((224, 224)) == pytest.approx(evidence.COPIES * evidence.ROAD_SECONDS_224)
-    evidence.check_fill("road", (28, 28))
-    evidence.check_fill("mean", (224, 224))
+    assert measure.road_allowed((28, 28)) and measure.road_allowed((64, 64))
+    assert not measure.road_allowed((224, 224))
+    assert measure.road_seconds((224, 224)) == pytest.approx(measure.COPIES * measure.ROAD_SECONDS_224)
+    measure.check_fill("road", (28, 28))
+    measure.check_fill("mean", (224, 224))
     with pytest.raises(RequestRefused) as refused:
-        evidence.check_fill("road", (224, 224))
+        measure.check_fill("road", (224, 224))
     assert refused.value.key == "err_road_size" and refused.value.fields["limit"] == "64x64"
 
 
@@ -75,29 +81,29 @@ def test_road_is_offered_for_small_inputs_only():
 def test_a_garment_on_black_has_its_lit_pixels_as_the_object():
     seen = np.zeros((28, 28, 3), dtype=np.uint8)
     seen[5:20, 8:22] = 120
-    mask = evidence.object_mask("fashion-mnist", seen)
+    mask = pointing.object_mask("fashion-mnist", seen)
     assert mask.sum() == 15 * 14 and mask[10, 10] and not mask[0, 0]
-    assert evidence.object_mask("imagenet-1k", seen) is None                     # another data set: no mask
+    assert pointing.object_mask("imagenet-1k", seen) is None                     # another data set: no mask
     photo = np.full((28, 28, 3), 200, dtype=np.uint8)
-    assert evidence.object_mask("fashion-mnist", photo) is None                  # not on black: nothing says where
-    points = evidence.pointing_scores({"inside": np.pad(np.ones((3, 3)), 2)[:7, :7], "flat": np.ones((7, 7))}, mask)
+    assert pointing.object_mask("fashion-mnist", photo) is None                  # not on black: nothing says where
+    points = pointing.pointing_scores({"inside": np.pad(np.ones((3, 3)), 2)[:7, :7], "flat": np.ones((7, 7))}, mask)
     assert points["inside"] > points["flat"] == pytest.approx(mask.mean(), abs=1e-6)
-    assert evidence.pointing_scores({"flat": np.ones((7, 7))}, None) is None
+    assert pointing.pointing_scores({"flat": np.ones((7, 7))}, None) is None
 
 
 # ---------------------------------------------------------------- the sanity check's budget
 
 def test_the_sanity_check_is_refused_over_the_memory_budget(tiny_loaded):
-    need = evidence.sanity_bytes(tiny_loaded, (32, 32))
+    need = measure.sanity_bytes(tiny_loaded, (32, 32))
     copy = sanity.memory_bytes(tiny_loaded)
     assert need == copy + limits.request_bytes(limits.Shape.of(tiny_loaded), (32, 32), kind="class")
     assert copy == sum(p.numel() * 4 for p in tiny_loaded.model.parameters()) + sum(
         b.numel() * b.element_size() for b in tiny_loaded.model.buffers())
-    assert evidence.check_sanity_budget(tiny_loaded, (32, 32), need) == need
+    assert measure.check_sanity_budget(tiny_loaded, (32, 32), need) == need
     with pytest.raises(RequestRefused) as refused:
-        evidence.check_sanity_budget(tiny_loaded, (32, 32), need - 1)
+        measure.check_sanity_budget(tiny_loaded, (32, 32), need - 1)
     assert refused.value.key == "err_memory_sanity" and refused.value.fields["limit"]
-    assert evidence.sanity_bytes(tiny_loaded, (64, 64)) > need                    # the class maps grow with the input
+    assert measure.sanity_bytes(tiny_loaded, (64, 64)) > need                    # the class maps grow with the input
 
 
 # ---------------------------------------------------------------- the patch read-out

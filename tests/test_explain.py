@@ -5,8 +5,10 @@ import pytest
 import torch
 
 from vitviz import attention as A
-from vitviz import explain, models
-from vitviz.analysis import analyze
+from vitviz import methods, models
+from vitviz.analysis import analyze, embedding_filters
+from vitviz.evidence import perturb
+from vitviz.methods.attention_maps import random_map
 
 from .conftest import random_attention
 
@@ -39,33 +41,36 @@ def test_regression_no_stale_gradients_between_calls(tiny_vit_dir, photo):
     loaded = models.load(tiny_vit_dir, "cpu", "float32")
     an = analyze(loaded, photo)
     hooks = hook_count(loaded.model)
-    first = explain.class_maps(loaded, an, 0)
-    second = explain.class_maps(loaded, an, 3)
+    first = methods.class_maps(loaded, an, 0, methods.class_specific())
+    second = methods.class_maps(loaded, an, 3, methods.class_specific())
     assert hook_count(loaded.model) == hooks
     assert all(p.grad is None for p in loaded.model.parameters())
     models.clear_cache()
     fresh = models.load(tiny_vit_dir, "cpu", "float32")
     an_fresh = analyze(fresh, photo)
-    for method in explain.CLASS_METHODS:
-        assert torch.allclose(second[method], explain.class_maps(fresh, an_fresh, 3)[method], atol=1e-6)
-        assert torch.allclose(first[method], explain.class_maps(fresh, an_fresh, 0)[method], atol=1e-6)
+    fresh_second = methods.class_maps(fresh, an_fresh, 3, methods.class_specific())
+    fresh_first = methods.class_maps(fresh, an_fresh, 0, methods.class_specific())
+    assert set(first) == set(methods.class_specific())
+    for method in methods.class_specific():
+        assert torch.allclose(second[method], fresh_second[method], atol=1e-6)
+        assert torch.allclose(first[method], fresh_first[method], atol=1e-6)
         assert not torch.allclose(first[method], second[method])
 
 
 def test_class_map_shape_and_bad_target(tiny_loaded, photo):
     an = analyze(tiny_loaded, photo)
-    assert explain.class_map(tiny_loaded, an, 1).shape == an.grid
+    assert methods.class_maps(tiny_loaded, an, 1, ("chefer",))["chefer"].shape == an.grid
     with pytest.raises(ValueError, match="target class"):
-        explain.class_map(tiny_loaded, an, 99)
+        methods.class_maps(tiny_loaded, an, 99, ("chefer",))
     with pytest.raises(ValueError, match="method"):
-        explain.class_map(tiny_loaded, an, 1, "gradcam++")
+        methods.class_maps(tiny_loaded, an, 1, ("gradcam++",))
 
 
 def test_perturbation_removes_the_most_relevant_pixels_first():
     x = torch.ones(3, 8, 8)
     rel = np.zeros((2, 2), dtype=np.float32)
     rel[1, 1] = 1.0                                             # bottom-right quarter is relevant
-    steps = explain.perturbed_inputs(x, rel, fractions=[0.0, 0.25])
+    steps = perturb.perturbed_inputs(x, rel, fractions=[0.0, 0.25])
     assert torch.equal(steps[0], x)                             # 0% removed
     assert (steps[1][:, 4:, 4:] == 0).all() and (steps[1][:, :4, :4] == 1).all()
     assert (steps[3][:, 4:, 4:] == 1).all()                     # negative: least relevant removed first
@@ -73,14 +78,14 @@ def test_perturbation_removes_the_most_relevant_pixels_first():
 
 
 def test_auc_of_a_constant_curve_is_its_level():
-    assert explain.auc(np.full(10, 0.7)) == pytest.approx(0.7)
-    assert explain.auc(np.linspace(1, 0, 10)) == pytest.approx(0.5)
+    assert perturb.auc(np.full(10, 0.7)) == pytest.approx(0.7)
+    assert perturb.auc(np.linspace(1, 0, 10)) == pytest.approx(0.5)
 
 
 def test_faithfulness_curves_on_the_tiny_model(tiny_loaded, photo):
     an = analyze(tiny_loaded, photo)
-    res = explain.faithfulness(tiny_loaded, an, {"rollout": A.rollout(an.att(), 1, an.grid).numpy(),
-                                                 "random": explain.random_map(an.grid)})
+    res = perturb.curves(tiny_loaded, an, {"rollout": A.rollout(an.att(), 1, an.grid).numpy(),
+                                           "random": random_map(an)})
     for r in res.values():
         assert r["positive"].shape == (10,) and r["negative"].shape == (10,)
         assert r["positive"][0] == pytest.approx(r["negative"][0])            # nothing removed yet
@@ -97,7 +102,7 @@ def test_embedding_filters_find_the_dominant_direction():
     weights = torch.randn(32, 1, generator=g) * 5 * direction[None] + 0.01 * torch.randn(32, 48, generator=g)
     with torch.no_grad():
         model.vit.embeddings.patch_embeddings.projection.weight.copy_(weights.reshape(32, 3, 4, 4))
-    f = explain.embedding_filters(model, k=5)
+    f = embedding_filters(model, k=5)
     assert f.shape == (5, 4, 4, 3) and f.min() >= 0 and f.max() <= 1
     first = torch.from_numpy(f[0]).permute(2, 0, 1).flatten()
     corr = np.corrcoef(first.numpy(), direction.numpy())[0, 1]
@@ -105,7 +110,7 @@ def test_embedding_filters_find_the_dominant_direction():
 
 
 def test_pointing_score():
-    from vitviz.faithfulness import pointing
+    from vitviz.evidence.pointing import pointing
 
     mask = np.zeros((8, 8), dtype=bool)
     mask[:, :4] = True
@@ -117,13 +122,13 @@ def test_one_sample_gets_every_method_and_its_own_random_map(tiny_loaded):
     """A sample's record: whether the label survives each removal step, per map and direction."""
     from PIL import Image
 
-    from vitviz.faithfulness import Settings, evaluate_sample, metrics, perturbation_model
+    from vitviz.evidence.sample import EvalSettings, evaluate_sample, metrics, perturbation_model
 
     rng = np.random.default_rng(0)
     raw = np.zeros((28, 28), dtype=np.uint8)
     raw[6:20, 8:22] = rng.integers(50, 255, (14, 14))
     image = Image.fromarray(raw).convert("RGB")
-    settings = Settings(model="tiny", data="test", steps=6)
+    settings = EvalSettings(model="tiny", data="test", steps=6)
     fast = perturbation_model(tiny_loaded)
     a = evaluate_sample(tiny_loaded, fast, image, 0, raw > 0, 3, settings)
     b = evaluate_sample(tiny_loaded, fast, image, 0, raw > 0, 4, settings)
@@ -139,8 +144,8 @@ def test_one_sample_gets_every_method_and_its_own_random_map(tiny_loaded):
 
 def test_perturbation_model_matches_the_eager_one(tiny_loaded, photo):
     """The perturbed copies run with fused attention: same predictions, the shared model untouched."""
-    from vitviz.analysis import analyze, forward
-    from vitviz.faithfulness import perturbation_model
+    from vitviz.analysis import forward
+    from vitviz.evidence.sample import perturbation_model
 
     fast = perturbation_model(tiny_loaded)
     x = analyze(tiny_loaded, photo).pixel_values[None]

@@ -5,8 +5,9 @@ import numpy as np
 import pytest
 import torch
 
-from vitviz import analysis, mae, models, views
+from vitviz import analysis, mae, methods, models
 from vitviz.analysis import analyze
+from vitviz.pictures import maps as views
 
 from .conftest import save_tiny
 
@@ -42,7 +43,9 @@ def test_dino_backbone_gives_attention_views_without_a_classifier(family_dirs, p
     an = analyze(loaded, photo)
     assert an.probs is None and an.top() == [] and an.grid == (4, 4)
     assert views.dino_heads(an, 0.6).ndim == 3
-    assert {"raw", "rollout_mean", "dino", "random"} <= set(views.standard_maps(an))   # no class maps
+    offered = methods.offered(loaded)
+    assert {"raw", "rollout_mean", "dino", "random"} <= set(methods.maps(loaded, an, offered))
+    assert not any(methods.get(m).class_specific for m in offered)                    # no class maps
 
 
 def test_beit_explains_it_has_no_absolute_position_embeddings(family_dirs, photo):
@@ -130,7 +133,7 @@ def test_cli_explain_writes_figures_and_skips_bad_files(tiny_vit_dir, tmp_path, 
 def test_every_string_has_english_and_korean():
     from ui import strings
     from ui.text import t
-    from vitviz.i18n import STRINGS, lang_of
+    from vitviz.core.i18n import STRINGS, lang_of
 
     for table in (STRINGS, strings.STRINGS):
         assert set(table["en"]) == set(table["ko"])

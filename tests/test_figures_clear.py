@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from ui import dino, distance, faithfulness, filters, guess, posemb, upload
+from ui import dino, distance, evidence, filters, guess, posemb, upload
 from ui.view import BADGE_BAND
 
 
@@ -14,7 +14,7 @@ from ui.view import BADGE_BAND
 def session(ctx, tmp_path_factory):
     path = tmp_path_factory.mktemp("clear") / "photo.png"
     Image.fromarray(np.random.default_rng(3).integers(0, 256, (48, 64, 3), dtype=np.uint8)).save(path)
-    return upload.analyze_group(ctx, [str(path)], ctx.start.name, "", ["en"])[0]["session"]
+    return upload.analyze_group(ctx, {}, [str(path)], ctx.start.name, "", ["en"])[0]["session"]
 
 
 def pixels(value) -> np.ndarray:
@@ -23,22 +23,26 @@ def pixels(value) -> np.ndarray:
 
 
 def test_every_figure_starts_below_the_badge_band(ctx, session):
-    from vitviz import views
+    from vitviz.evidence.perturb import FRACTIONS
+    from vitviz.pictures import evidence as evidence_pictures
+    from vitviz.pictures import maps as views
 
-    loaded, an = ctx.open(session)
-    guess.render(ctx, session, "en")
+    opened = ctx.open(session)
+    loaded, an = opened.loaded, opened.an
+    guess.render(ctx, opened, "en")
     side = guess.picture(an).shape[0]
     drawn = np.zeros((side, guess.picture(an).shape[1], 4), np.uint8)
     drawn[: side // 2, :, 3] = 255
-    answer = guess.reveal(ctx, session, "en", {"layers": [drawn]})
-    faith = faithfulness.measure(ctx, session, "en", "black")["plot"]
-    faith_h = views.faithfulness_report(an.memo.lookup(("evidence", "black"))["faith"], "en")[0].shape[0]
+    answer = guess.reveal(ctx, opened, "en", {"layers": [drawn]})
+    curves = evidence.render(ctx, opened, "en", "black", action="measure")["plot"]
+    curves_h = evidence_pictures.curves_plot(an.memo.lookup(("evidence", "black"))["curves"], FRACTIONS,
+                                             "en").shape[0]
     figures = {        # the view's picture, and the height of the library's picture it shows
-        "distance": (distance.render(ctx, session, "en")["plot"], views.attention_distance_plot(an, "en").shape[0]),
-        "dino": (dino.render(ctx, session, "en", mass=0.6)["heads"], views.dino_heads(an, 0.6).shape[0]),
-        "filters": (filters.render(ctx, session, "en")["picture"], views.embedding_filters(loaded).shape[0]),
-        "posemb": (posemb.render(ctx, session, "en")["picture"], views.position_similarity(loaded, an.grid).shape[0]),
-        "faith": (faith, faith_h),
+        "distance": (distance.render(ctx, opened, "en")["plot"], views.attention_distance_plot(an, "en").shape[0]),
+        "dino": (dino.render(ctx, opened, "en", mass=0.6)["heads"], views.dino_heads(an, 0.6).shape[0]),
+        "filters": (filters.render(ctx, opened, "en")["picture"], views.embedding_filters(loaded).shape[0]),
+        "posemb": (posemb.render(ctx, opened, "en")["picture"], views.position_similarity(loaded, an.grid).shape[0]),
+        "evidence curves": (curves, curves_h),
         "guess rollout": (answer["rollout"], side + 30),              # the picture and its colour bar
         "guess class map": (answer["classmap"], side + 30),
     }

@@ -66,7 +66,7 @@ def pip_fonts_only(font=None, *args, **kwargs):
 
 ImageFont.truetype = pip_fonts_only
 
-from vitviz import fonts
+from vitviz.core import fonts
 
 if mode == "none":          # the old state: no font shipped
     fonts.hangul_font = lambda: None
@@ -83,7 +83,8 @@ logging.getLogger().addHandler(Keep(logging.WARNING))
 
 import numpy as np
 
-from vitviz import modelcard, render, study
+from vitviz import modelcard, study
+from vitviz.pictures import render
 
 rng = np.random.default_rng(0)
 x = np.linspace(0, 1, 6)
@@ -102,7 +103,8 @@ with warnings.catch_warnings(record=True) as caught:
     other_bar = render.with_colorbar(image, low="가가", high="나나")
     render.tiles(rng.random((2, 4, 4)), 2, labels=["레이어 0", "레이어 1"])
     render.token_sequence(np.zeros((32, 32, 3), np.uint8), (4, 4), 8, prefix_names=("[CLS]", "등록"))
-    from vitviz import lens_views, sanity_views
+    from vitviz.pictures import lens as lens_views
+    from vitviz.pictures import evidence as sanity_views
     lens_views.top_plot(np.zeros((3, 2)), {0: "가방", 1: "바지"}, "ko")
     sanity_views.curve(np.ones(3), np.ones(3), "ko")
 
@@ -148,7 +150,7 @@ def _glyph_complaints(out: dict) -> list[str]:
 
 
 def test_korean_labels_draw_with_the_pip_font_alone(tmp_path):
-    from vitviz import fonts
+    from vitviz.core import fonts
 
     bundled = fonts.hangul_font()
     assert bundled, "no bundled Hangul font: pip install -r requirements.txt (koreanize-matplotlib)"

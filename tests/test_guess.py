@@ -2,48 +2,86 @@
 bounds and escaping, and the bounds on what the drawing editor accepts."""
 
 import io
+from dataclasses import replace
 from types import SimpleNamespace
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from ui import board, guess, sketch, upload
-from ui.context import Session
+from ui import guess, sketch, upload
 from vitviz import activity as act
 from vitviz import attention as A
+from vitviz.service import board
+from vitviz.service.context import AppContext, Session
+
+from .conftest import app_context, app_settings
 
 
 @pytest.fixture
-def session(ctx, tmp_path):
+def photo_path(tmp_path):
     path = tmp_path / "photo.png"
     Image.fromarray(np.random.default_rng(0).integers(0, 256, (40, 40, 3), dtype=np.uint8)).save(path)
-    return upload.analyze_group(ctx, [str(path)], ctx.start.name, "", ["en"])[0]["session"]
+    return str(path)
+
+
+def new_session(ctx, path) -> Session:
+    return upload.analyze_group(ctx, {}, [path], ctx.start.name, "", ["en"])[0]["session"]
+
+
+@pytest.fixture
+def session(ctx, photo_path):
+    return new_session(ctx, photo_path)
+
+
+def render(ctx, session, lang):
+    return guess.render(ctx, ctx.open(session), lang)
+
+
+def reveal(ctx, session, lang, drawing, share=False, nickname=""):
+    return guess.reveal(ctx, ctx.open(session), lang, drawing, share, nickname)
+
+
+def reveal_button(ctx):
+    """The Reveal button's handler as the page wires it (ui.guess.wire), from the tab's session:
+    (session, lang, drawing, share, nickname) -> the outputs by name."""
+    import gradio as gr
+
+    from ui.view import Shared
+
+    with gr.Blocks() as demo:
+        shared = Shared(gr.State(None), gr.Radio(["en", "ko"], value="en"), gr.Slider(0.0, 1.0))
+        view = replace(guess.build(ctx, shared), id=guess.ID, section="see", shared=shared)
+        guess.wire(ctx, view, shared)
+    button = view.extra["reveal"]._id
+    [fn] = [f.fn for f in demo.fns.values() if (button, "click") in [tuple(t) for t in f.targets]]
+    names = {id(c): name for name, c in view.outputs.items()}
+    return lambda *args: {names[id(c)]: value for c, value in fn(*args).items()}
 
 
 def layer_for(ctx, session, rows: slice, cols: slice) -> np.ndarray:
     """An editor layer over the view's picture with paint in rows × cols (of the picture's pixels)."""
-    h, w = guess.picture(ctx.open(session)[1]).shape[:2]
+    h, w = guess.picture(ctx.open(session).an).shape[:2]
     layer = np.zeros((h, w, 4), np.uint8)
     layer[rows, cols] = (0, 200, 255, 255)
     return layer
 
 
 def test_the_tab_gets_its_picture_once_and_keeps_the_drawing(ctx, session):
-    _, an = ctx.open(session)
-    first = guess.render(ctx, session, "en")
+    an = ctx.open(session).an
+    first = render(ctx, session, "en")
     assert first["drawing"]["background"].shape == guess.picture(an).shape
     assert first["drawing"]["background"].shape[0] >= guess.PICTURE_SIDE and first["rollout"] is None
-    again = guess.render(ctx, session, "ko")                  # a language switch or a return to the tab
+    again = render(ctx, session, "ko")                  # a language switch or a return to the tab
     assert "drawing" not in again and again["score"] == "사진 위에 그린 다음 정답 보기를 누르세요."
 
 
 def test_reveal_scores_a_drawn_quarter_against_the_maps(ctx, session):
-    loaded, an = ctx.open(session)
-    guess.render(ctx, session, "en")
+    an = ctx.open(session).an
+    render(ctx, session, "en")
     h, w = guess.picture(an).shape[:2]
     quarter = layer_for(ctx, session, slice(0, h // 2), slice(0, w // 2))     # the top-left 2×2 of 4×4 patches
-    out = guess.reveal(ctx, session, "en", {"background": None, "layers": [quarter], "composite": None})
+    out = reveal(ctx, session, "en", {"background": None, "layers": [quarter], "composite": None})
     roll = A.normalize(A.rollout(an.att(), an.prefix, an.grid)).numpy()      # as the rollout view shows it
     expected = roll[:2, :2].sum() / roll.sum()
     assert f"**{expected:.0%}** of the map's mass" in out["score"].splitlines()[1]
@@ -51,74 +89,90 @@ def test_reveal_scores_a_drawn_quarter_against_the_maps(ctx, session):
     assert out["rollout"].shape[1] == w and out["classmap"] is not None
     row, col = np.unravel_index(np.argmax(roll), roll.shape)
     assert ("is inside it ✓" in out["score"].splitlines()[1]) == (row < 2 and col < 2)
-    korean = guess.render(ctx, session, "ko")                 # the answer redrawn in Korean, same numbers
+    korean = render(ctx, session, "ko")                 # the answer redrawn in Korean, same numbers
     assert f"그림 안에 들어온 맵의 양 **{expected:.0%}**" in korean["score"] and korean["rollout"] is not None
 
 
 def test_everything_drawn_holds_all_the_mass(ctx, session):
-    guess.render(ctx, session, "en")
+    render(ctx, session, "en")
     full = layer_for(ctx, session, slice(None), slice(None))
-    out = guess.reveal(ctx, session, "en", {"layers": [full]})
+    out = reveal(ctx, session, "en", {"layers": [full]})
     assert out["score"].count("**100%** of the map's mass") == 2 and out["score"].count("✓") == 2
 
 
 def test_nothing_drawn_a_wrong_shape_and_a_refused_drawing_get_plain_sentences(ctx, session):
-    guess.render(ctx, session, "en")
+    render(ctx, session, "en")
     empty = layer_for(ctx, session, slice(0, 0), slice(0, 0))
-    assert guess.reveal(ctx, session, "en", {"layers": [empty]})["score"].startswith("Nothing is drawn yet")
-    assert guess.reveal(ctx, session, "ko", {"layers": []})["score"].startswith("아직 아무것도")
-    assert guess.reveal(ctx, session, "en", None)["score"].startswith("Nothing is drawn yet")
+    assert reveal(ctx, session, "en", {"layers": [empty]})["score"].startswith("Nothing is drawn yet")
+    assert reveal(ctx, session, "ko", {"layers": []})["score"].startswith("아직 아무것도")
+    assert reveal(ctx, session, "en", None)["score"].startswith("Nothing is drawn yet")
     wide = np.zeros((100, 300, 4), np.uint8)
     wide[..., 3] = 255
-    assert "does not fit the picture" in guess.reveal(ctx, session, "en", {"layers": [wide]})["score"]
+    assert "does not fit the picture" in reveal(ctx, session, "en", {"layers": [wide]})["score"]
     refused = {"background": None, "layers": [], "composite": None, "refused": True}
-    assert sketch.refused(refused) and "too large" in guess.reveal(ctx, session, "en", refused)["score"]
-    assert guess.reveal(ctx, None, "en", {"layers": []})["score"] == "Upload a photo or click an example first."
+    assert sketch.refused(refused) and "too large" in reveal(ctx, session, "en", refused)["score"]
+    # the page's Reveal button opens the tab's session: none yet, or one whose analysis is gone
+    press = reveal_button(ctx)
+    assert press(None, "en", {"layers": []}, False, "")["score"] == "Upload a photo or click an example first."
     gone = Session("no-such-key", ctx.start.name)
-    assert "no longer kept" in guess.reveal(ctx, gone, "en", {"layers": []})["score"]
+    assert "no longer kept" in press(gone, "en", {"layers": []}, False, "")["score"]
+    assert "no longer kept" in guess.reveal(ctx, None, "en", {"layers": []})["score"]
+    assert press(session, "en", {"layers": [empty]}, False, "")["score"].startswith("Nothing is drawn yet")
 
 
-def test_the_class_board_only_on_a_classroom_server(ctx, session, monkeypatch):
-    board.BOARD.clear()
-    guess.render(ctx, session, "en")
+def test_the_class_board_only_on_a_classroom_server(ctx, session, tiny_vit_dir, photo_path):
+    render(ctx, session, "en")
     quarter = layer_for(ctx, session, slice(0, 50), slice(0, 50))
-    monkeypatch.delenv(board.ENV, raising=False)
-    assert "board" not in guess.reveal(ctx, session, "en", {"layers": [quarter]}, share=True, nickname="kim")
-    assert len(board.BOARD) == 0
-    monkeypatch.setenv(board.ENV, "1")
-    out = guess.reveal(ctx, session, "en", {"layers": [quarter]}, share=True, nickname="<b>kim</b>")
-    assert "| &lt;b&gt;kim&lt;\\/b&gt; |" in out["board"] and "<b>" not in out["board"] and len(board.BOARD) == 1
-    long = guess.reveal(ctx, session, "ko", {"layers": [quarter]}, share=True, nickname="x" * 21)
-    assert long["board"].startswith("별명이 너무 깁니다. 20자까지") and len(board.BOARD) == 1
-    other = guess.render(ctx, session, "en")["board"]            # another tab's view of the same photo
+    assert ctx.board is None                                       # not a classroom server: no board to put it on
+    assert "board" not in reveal(ctx, session, "en", {"layers": [quarter]}, share=True, nickname="kim")
+    assert render(ctx, session, "en")["board"] == ""
+    classroom = app_context(tiny_vit_dir, classroom=True)
+    assert len(classroom.board) == 0
+    session = new_session(classroom, photo_path)
+    render(classroom, session, "en")
+    out = reveal(classroom, session, "en", {"layers": [quarter]}, share=True, nickname="<b>kim</b>")
+    assert "| &lt;b&gt;kim&lt;\\/b&gt; |" in out["board"] and "<b>" not in out["board"] and len(classroom.board) == 1
+    long = reveal(classroom, session, "ko", {"layers": [quarter]}, share=True, nickname="x" * 21)
+    assert long["board"].startswith("별명이 너무 깁니다. 20자까지") and len(classroom.board) == 1
+    other = render(classroom, new_session(classroom, photo_path), "en")["board"]   # another tab, the same photo
     assert "(1 on the board;" in other and "| Nickname |" in other
-    board.BOARD.clear()
 
 
 # ---------------------------------------------------------------- the board
 
-def test_the_classroom_switch(monkeypatch):
+def test_the_classroom_switch(tiny_vit_dir):
+    from vitviz.core.settings import Settings
+
     for value, on in (("1", True), ("true", True), ("ON", True), ("0", False), ("", False), ("no", False)):
-        monkeypatch.setenv(board.ENV, value)
-        assert board.enabled() is on, value
-    monkeypatch.delenv(board.ENV)
-    assert not board.enabled()
+        settings = Settings.from_env({"VITVIZ_CLASSROOM": value})
+        assert settings.classroom is on, value
+        ctx = AppContext.create(settings.overridden(model=tiny_vit_dir, device="cpu", dtype="float32"))
+        assert (ctx.board is not None) is on, value
+    assert not Settings.from_env({}).classroom
+    assert AppContext.create(app_settings(tiny_vit_dir, classroom=False)).board is None
 
 
-def test_the_classroom_flag_turns_the_board_on_in_public_mode_too(monkeypatch):
+def test_the_classroom_flag_turns_the_board_on_in_public_mode_too(tiny_vit_dir, monkeypatch):
     import app
 
     class Started(Exception):
         pass
 
-    def create(*args, **kwargs):
+    asked = []
+
+    def create(settings=None):
+        asked.append(settings)
         raise Started                      # stop before loading a model and serving
 
-    monkeypatch.delenv(board.ENV, raising=False)
+    real_create = AppContext.create
+    monkeypatch.delenv("VITVIZ_CLASSROOM", raising=False)
     monkeypatch.setattr(app.AppContext, "create", create)
     with pytest.raises(Started):
         app.main(["--classroom", "--public"])
-    assert board.enabled()
+    [settings] = asked
+    assert settings.classroom and settings.public
+    ctx = real_create(settings.overridden(model=tiny_vit_dir, device="cpu", dtype="float32"))
+    assert ctx.board is not None and ctx.policy.public
 
 
 def test_board_bounds_per_photo_photos_and_total():

@@ -5,16 +5,22 @@ import contextvars
 import multiprocessing
 import os
 import time
+import weakref
 from types import SimpleNamespace
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from vitviz import hosting, limits, models
+from vitviz import models
 from vitviz.analysis import analyze
-from vitviz.hosting import Policy
-from vitviz.limits import RequestRefused
+from vitviz.core import limits
+from vitviz.core.limits import RequestRefused
+from vitviz.core.settings import Settings
+from vitviz.service import hosting
+from vitviz.service.hosting import Policy
+
+from .conftest import app_settings
 
 # ---------------------------------------------------------------- sizes
 
@@ -41,7 +47,8 @@ def test_a_size_off_the_patch_grid_gets_the_nearest_good_one():
 
 
 def test_public_mode_offers_only_the_listed_sizes():
-    public, local = Policy(True, ("m",)), Policy(False, ("m",))
+    budget = limits.default_budget_bytes()
+    public, local = Policy(True, ("m",), budget), Policy(False, ("m",), budget)
     assert public.check_size("336x336", (224, 224), 16) == (336, 336)      # 1.5× the training size
     with pytest.raises(RequestRefused) as e:
         public.check_size("320x320", (224, 224), 16)
@@ -55,8 +62,8 @@ def test_public_mode_refuses_an_unlisted_model_before_touching_files(monkeypatch
     """A folder that exists on the server, or a model in its cache, is refused by name alone."""
     touched = []
     monkeypatch.setattr(os.path, "exists", lambda *a: touched.append(a) or True)
-    monkeypatch.setattr(models, "_resolve", lambda *a: touched.append(a))
-    policy = Policy(True, ("google/vit-base-patch16-224", "bundled"))
+    monkeypatch.setattr(models, "resolve", lambda *a: touched.append(a))      # where models.load finds files
+    policy = Policy(True, ("google/vit-base-patch16-224", "bundled"), limits.default_budget_bytes())
     for name in (tiny_vit_dir, "/etc", "facebook/some-cached-model", "../../assets/models/vit"):
         with pytest.raises(RequestRefused) as e:
             policy.check_model(name, "bundled")
@@ -66,18 +73,17 @@ def test_public_mode_refuses_an_unlisted_model_before_touching_files(monkeypatch
     assert policy.check_model("", "bundled") == "bundled" and policy.check_model("bundled", "x") == "bundled"
 
 
-def test_offered_models_come_from_the_owner(monkeypatch):
-    monkeypatch.setenv("VITVIZ_MODELS", "a/one, b/two ,")
-    assert hosting.offered_models("start") == ("start", "a/one", "b/two")
-    monkeypatch.delenv("VITVIZ_MODELS")
-    assert hosting.offered_models(models.BUNDLED) == tuple(models.KNOWN_MODELS)
+def test_offered_models_come_from_the_owner():
+    owner = Settings.from_env({"VITVIZ_MODELS": "a/one, b/two ,"})
+    assert hosting.offered_models(owner, "start") == ("start", "a/one", "b/two")
+    assert hosting.policy(owner, "start").models == ("start", "a/one", "b/two")
+    assert hosting.offered_models(Settings.from_env({}), models.BUNDLED) == tuple(models.known_models())
 
 
-def test_public_mode_is_on_in_a_space(monkeypatch):
-    monkeypatch.delenv("SPACE_ID", raising=False)
-    assert not hosting.policy().public
-    monkeypatch.setenv("SPACE_ID", "someone/vitviz")
-    assert hosting.policy().public and not hosting.policy(public=False).public
+def test_public_mode_is_on_in_a_space():
+    assert not hosting.policy(Settings.from_env({})).public
+    space = Settings.from_env({"SPACE_ID": "someone/vitviz"})
+    assert hosting.policy(space).public and not hosting.policy(space.overridden(public=False)).public
 
 
 def test_a_folder_that_is_not_a_model_is_a_keyed_failure(tmp_path):
@@ -116,22 +122,23 @@ def test_a_request_over_the_budget_is_refused_with_the_numbers(tiny_loaded):
     assert limits.check_budget(shape, (32, 32), budget=2**30) > 0
 
 
-def test_default_budget_follows_the_machine_and_the_owner(monkeypatch):
-    monkeypatch.delenv("VITVIZ_REQUEST_MEMORY_MB", raising=False)
+def test_default_budget_follows_the_machine_and_the_owner():
     assert 256 * 2**20 <= limits.default_budget_bytes() <= 4 * 2**30
-    monkeypatch.setenv("VITVIZ_REQUEST_MEMORY_MB", "8000")
-    assert limits.default_budget_bytes() == 8000 * 2**20
+    assert hosting.policy(Settings.from_env({})).request_budget == limits.default_budget_bytes()
+    owner = Settings.from_env({"VITVIZ_REQUEST_MEMORY_MB": "8000"})
+    assert limits.default_budget_bytes(owner.request_memory_mb) == 8000 * 2**20
+    assert hosting.policy(owner).request_budget == 8000 * 2**20
 
 
 def test_refused_size_allocates_nothing(tiny_vit_dir, photo, monkeypatch):
     """The budget is checked before the model runs: a huge size never reaches the forward pass."""
-    import ui.context
-    from ui.context import AppContext
+    from vitviz.service import context
+    from vitviz.service.context import AppContext
 
     psutil = pytest.importorskip("psutil")
-    ctx = AppContext.create(tiny_vit_dir, "cpu", "float32", public=False)
+    ctx = AppContext.create(app_settings(tiny_vit_dir))
     ran = []
-    monkeypatch.setattr(ui.context, "analyze_batch", lambda *a, **k: ran.append(a))
+    monkeypatch.setattr(context, "analyze_batch", lambda *a, **k: ran.append(a))
     rss = psutil.Process().memory_info().rss
     for _ in range(5):
         with pytest.raises(RequestRefused):
@@ -142,7 +149,7 @@ def test_refused_size_allocates_nothing(tiny_vit_dir, photo, monkeypatch):
 # ---------------------------------------------------------------- messages
 
 def test_messages_never_carry_exception_text_or_paths(caplog):
-    from ui.context import failure_message
+    from vitviz.service.context import failure_message
 
     exc = RuntimeError("DefaultCPUAllocator: can't allocate memory at /srv/secret/path")
     for lang in ("en", "ko"):
@@ -154,7 +161,7 @@ def test_messages_never_carry_exception_text_or_paths(caplog):
 
 
 def test_model_failures_are_explained_in_the_users_language():
-    from ui.context import failure_message
+    from vitviz.service.context import failure_message
 
     exc = models.ModelUnavailable("model_not_cached", "x is not cached", model="org/x")
     assert "org/x" in failure_message(exc, "en") and "cache" in failure_message(exc, "en")
@@ -162,8 +169,8 @@ def test_model_failures_are_explained_in_the_users_language():
 
 
 def test_too_large_message_says_how_large(tmp_path):
-    from vitviz.i18n import say
-    from vitviz.preprocess import MAX_PIXELS, BadImage, open_image
+    from vitviz.core.i18n import say
+    from vitviz.core.preprocess import MAX_PIXELS, BadImage, open_image
 
     big = tmp_path / "big.png"
     Image.new("L", (8000, 6000)).save(big)                        # 48 MP, over the 40 MP limit
@@ -179,7 +186,7 @@ def test_a_flood_is_told_to_come_back(tiny_vit_dir):
     import gradio as gr
 
     from ui import upload
-    from ui.context import Waiting
+    from vitviz.service.context import Waiting
 
     ctx = SimpleNamespace(waiting=Waiting(expire_s=60))
     for _ in range(upload.MAX_WAITING):
@@ -192,7 +199,7 @@ def test_a_flood_is_told_to_come_back(tiny_vit_dir):
 
 
 def test_unanswered_tickets_expire():
-    from ui.context import Waiting
+    from vitviz.service.context import Waiting
 
     waiting = Waiting(expire_s=0.05)
     assert [waiting.admit() for _ in range(3)] == [0, 1, 2]
@@ -202,7 +209,7 @@ def test_unanswered_tickets_expire():
 
 def test_the_store_keeps_the_sessions_within_its_budget(tiny_loaded, photo):
     from vitviz.analysis import Analysis
-    from vitviz.cache import Cache
+    from vitviz.core.cache import Cache
 
     an = analyze(tiny_loaded, photo)
     store = Cache(max_bytes=int(an.nbytes() * 3.5), size_of=Analysis.nbytes)
@@ -222,27 +229,45 @@ def test_an_analysis_keeps_a_display_copy_not_the_upload(tiny_loaded):
 # ---------------------------------------------------------------- ZeroGPU
 
 class ForkedGPU:
-    """Stands in for spaces.GPU: runs the function in a forked process, arguments and result by
+    """Stands in for spaces.GPU: runs the function in another process, arguments and result by
     pickle, as ZeroGPU's worker does, and records what ran there and the seconds it asked for.
-    (One CPU thread there: OpenMP's thread pool does not survive a fork.)"""
+
+    The worker is spawned, not forked: a fork of this multi-threaded process (torch's OpenMP team,
+    Gradio's and the model's threads) copies locks that other threads held, and the child can hang on
+    one. One worker per stand-in, started on first use (its imports take seconds) and kept for the
+    calls after; close() (or the stand-in's collection, or the interpreter's exit) ends it. One CPU
+    thread there: the tests' machine is small and the work tiny."""
 
     def __init__(self, fn, duration):
         self.fn, self.duration, self.calls = fn, duration, []
+        self._pool = None
 
     def __call__(self, *args):
-        import torch
-
         kind, work = args[0], args[1]
         self.calls.append((kind, work.__name__, self.duration(*args)))
-        with multiprocessing.get_context("fork").Pool(1, initializer=torch.set_num_threads, initargs=(1,)) as pool:
-            return pool.apply(self.fn, args)
+        return self.pool().apply(self.fn, args)
+
+    def pool(self):
+        if self._pool is None:
+            import torch
+
+            self._pool = multiprocessing.get_context("spawn").Pool(1, initializer=torch.set_num_threads,
+                                                                   initargs=(1,))
+            self._ends = weakref.finalize(self, self._pool.terminate)
+        return self._pool
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._ends()                   # terminate, once
+            self._pool.join()
+            self._pool = None
 
 
 def zerogpu_context(tiny_vit_dir):
-    from ui import runner
-    from ui.context import AppContext
+    from vitviz.service import runner
+    from vitviz.service.context import AppContext
 
-    ctx = AppContext.create(tiny_vit_dir, "cpu", "float32", public=False)
+    ctx = AppContext.create(app_settings(tiny_vit_dir))
     ctx.runner = runner.ModelRunner(zerogpu=False)
     ctx.runner.zerogpu, ctx.runner._gpu = True, ForkedGPU(runner._on_device, runner._gpu_seconds)
     return ctx
@@ -252,16 +277,19 @@ def test_zerogpu_work_crosses_a_process_boundary(tiny_vit_dir, photo):
     """Model work on ZeroGPU receives a model name and tensors and returns picklable results;
     the forward, the class-specific backward, the evidence batch and the sanity check run there, each asking
     for seconds that follow its work; the drawing stays here."""
-    from ui import classmap, faithfulness, upload
+    from ui import classmap, evidence, upload
 
     ctx = zerogpu_context(tiny_vit_dir)
-    analyses, on_cpu = ctx.analyze(ctx.start, [photo], (32, 32))
-    local = analyze(ctx.start, photo)
-    assert not on_cpu and np.allclose(analyses[0].probs, local.probs, atol=1e-6)
-    ctx.analyze(ctx.start, [photo] * 4, (64, 64))
-    session = upload.analyze_group(ctx, [photo], ctx.start.name, "32x32", ["en"])[0]["session"]
-    classmap.render(ctx, session, "en", target=None, method="chefer", alpha=0.5)
-    faithfulness.measure(ctx, session, "en", "black")
+    try:
+        analyses, on_cpu = ctx.analyze(ctx.start, [photo], (32, 32))
+        local = analyze(ctx.start, photo)
+        assert not on_cpu and np.allclose(analyses[0].probs, local.probs, atol=1e-6)
+        ctx.analyze(ctx.start, [photo] * 4, (64, 64))
+        session = upload.analyze_group(ctx, {}, [photo], ctx.start.name, "32x32", ["en"])[0]["session"]
+        classmap.render(ctx, ctx.open(session), "en", target=None, method="chefer", alpha=0.5)
+        evidence.render(ctx, ctx.open(session), "en", "black", action="measure")
+    finally:
+        ctx.runner._gpu.close()
     ran = ctx.runner._gpu.calls
     assert [(kind, fn) for kind, fn, _ in ran] == [("forward", "run_model")] * 3 + [
         ("class", "class_maps"), ("class", "class_maps"), ("evidence", "measure"), ("sanity", "mprt")]
@@ -272,19 +300,19 @@ def test_zerogpu_work_crosses_a_process_boundary(tiny_vit_dir, photo):
 
 
 def runner_max():
-    from ui.runner import MAX_SECONDS
+    from vitviz.service.runner import MAX_SECONDS
 
     return MAX_SECONDS
 
 
 def test_zerogpu_seconds_follow_the_work():
-    from ui.runner import MAX_SECONDS, gpu_seconds
+    from vitviz.service.runner import MAX_SECONDS, gpu_seconds
 
     one = gpu_seconds("forward", 1, 224 * 224)
     assert one < gpu_seconds("forward", 4, 224 * 224) < gpu_seconds("forward", 4, 448 * 448) <= MAX_SECONDS
     assert gpu_seconds("forward", 1, 224 * 224) < gpu_seconds("class", 1, 224 * 224) \
-        < gpu_seconds("faithfulness", 1, 224 * 224)
-    assert gpu_seconds("faithfulness", 64, 1024 * 1024) == MAX_SECONDS
+        < gpu_seconds("perturbation", 1, 224 * 224)
+    assert gpu_seconds("perturbation", 64, 1024 * 1024) == MAX_SECONDS
 
 
 def test_zerogpu_quota_falls_back_to_the_cpu(tiny_vit_dir, photo):
@@ -299,16 +327,17 @@ def test_zerogpu_quota_falls_back_to_the_cpu(tiny_vit_dir, photo):
 
     refused = []
     ctx = zerogpu_context(tiny_vit_dir)
+    ctx.runner._gpu.close()                # the stand-in is replaced by the refusal: nothing runs there
     ctx.runner.cpu_dtype, ctx.runner._gpu = "float32", refuse
     analyses, on_cpu = ctx.analyze(ctx.start, [photo], (32, 32))
     assert on_cpu and analyses[0].probs is not None and refused == ["forward"]
-    status = upload.analyze_group(ctx, [photo], ctx.start.name, "32x32", ["en"])[0]["status"]
+    status = upload.analyze_group(ctx, {}, [photo], ctx.start.name, "32x32", ["en"])[0]["status"]
     assert status.startswith("Analyzed") and "ran on the CPU" in status     # a note, not an error
 
 
 def test_the_model_thread_sees_the_requests_context():
     """ZeroGPU reads who is asking from a context variable: it must reach the model thread."""
-    from ui.runner import ModelRunner
+    from vitviz.service.runner import ModelRunner
 
     who = contextvars.ContextVar("who")
     who.set("student-7")
@@ -317,10 +346,10 @@ def test_the_model_thread_sees_the_requests_context():
 
 def test_model_work_asked_for_from_the_model_thread_runs_there():
     """A view rendered on the model thread that needs more model work (class maps for the
-    faithfulness view) must not wait for the thread it is on."""
+    evidence view) must not wait for the thread it is on."""
     import threading
 
-    from ui.runner import ModelRunner
+    from vitviz.service.runner import ModelRunner
 
     runner = ModelRunner(zerogpu=False)
     names = runner.on_thread(lambda: runner.on_thread(lambda: threading.current_thread().name))
@@ -331,11 +360,11 @@ def test_the_real_spaces_decorator_is_harmless_off_zerogpu(tiny_vit_dir, photo, 
     """With Hugging Face's own `spaces` package: off ZeroGPU its decorator changes nothing, so the
     ZeroGPU code path runs here as it will there, minus the GPU."""
     pytest.importorskip("spaces")
-    from ui.context import AppContext
-    from ui.runner import ModelRunner
+    from vitviz.service.context import AppContext
+    from vitviz.service.runner import ModelRunner
 
     monkeypatch.delenv("SPACES_ZERO_GPU", raising=False)
-    ctx = AppContext.create(tiny_vit_dir, "cpu", "float32", public=False)
+    ctx = AppContext.create(app_settings(tiny_vit_dir))
     ctx.runner = ModelRunner(zerogpu=True, cpu_dtype="float32")
     analyses, on_cpu = ctx.analyze(ctx.start, [photo], (32, 32))
     assert not on_cpu and analyses[0].probs is not None

@@ -3,8 +3,9 @@
 import pytest
 import torch
 
-from vitviz import explain, lens, models
+from vitviz import lens, methods, models
 from vitviz.analysis import analyze
+from vitviz.methods.legrad import legrad
 
 from .conftest import save_tiny
 
@@ -59,8 +60,8 @@ def test_legrad_matches_a_forward_written_by_hand(tiny_loaded, photo):
     with torch.enable_grad():
         logits, expected = by_hand(tiny_loaded.model, an.pixel_values[None].requires_grad_(True), 2)
     assert torch.allclose(logits[0], lens.layer_logits(tiny_loaded, an.pixel_values)[-1], atol=1e-5)
-    maps = explain.class_maps(tiny_loaded, an, 2)
-    assert set(maps) == set(explain.CLASS_METHODS) and maps["legrad"].shape == an.grid
+    maps = methods.class_maps(tiny_loaded, an, 2, methods.class_specific())
+    assert set(maps) == set(methods.class_specific()) and maps["legrad"].shape == an.grid
     assert torch.allclose(maps["legrad"].flatten(), expected.detach(), atol=1e-5)
-    assert torch.allclose(lens.legrad(tiny_loaded, an, 2), maps["legrad"])
-    assert torch.equal(explain.class_maps(tiny_loaded, an, 2, ("chefer",))["chefer"], maps["chefer"])
+    assert torch.allclose(legrad(tiny_loaded, an, 2), maps["legrad"])
+    assert torch.equal(methods.class_maps(tiny_loaded, an, 2, ("chefer",))["chefer"], maps["chefer"])

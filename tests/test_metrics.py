@@ -7,7 +7,9 @@ import numpy as np
 import pytest
 import torch
 
-from vitviz import ranking, road, saco, sanity
+from vitviz.core import ranking
+from vitviz.evidence import mprt as sanity
+from vitviz.evidence import road, saco
 
 # ---------------------------------------------------------------- ranking
 

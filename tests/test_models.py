@@ -9,6 +9,8 @@ import torch
 
 from vitviz import models
 from vitviz.analysis import analyze, analyze_batch
+from vitviz.core import cpu, loading
+from vitviz.core.settings import Settings
 
 
 def test_load_saved_folder_uses_eager_attention_and_caches(tiny_vit_dir):
@@ -72,8 +74,8 @@ def test_batch_analyses_do_not_keep_the_whole_batch_alive(tiny_loaded, photo):
 
 
 def test_missing_hub_model_without_network_falls_back_to_bundled(monkeypatch, tiny_vit_dir):
-    monkeypatch.setattr(models, "BUNDLED_DIR", __import__("pathlib").Path(tiny_vit_dir))
-    monkeypatch.setattr(models, "hub_reachable", lambda timeout=0: False)
+    monkeypatch.setattr(loading, "BUNDLED_DIR", __import__("pathlib").Path(tiny_vit_dir))
+    monkeypatch.setattr(loading, "hub_reachable", lambda offline=False, timeout=0: False)
     monkeypatch.setenv("VITVIZ_MODEL", "no-such-org/no-such-model")
     loaded = models.load(None, "cpu", "float32")
     assert loaded.name == models.BUNDLED
@@ -82,34 +84,33 @@ def test_missing_hub_model_without_network_falls_back_to_bundled(monkeypatch, ti
 
 
 def test_unavailable_model_says_so(monkeypatch):
-    monkeypatch.setattr(models, "hub_reachable", lambda timeout=0: False)
+    monkeypatch.setattr(loading, "hub_reachable", lambda offline=False, timeout=0: False)
     with pytest.raises(models.ModelUnavailable, match="cannot be reached"):
         models.load("no-such-org/no-such-model", "cpu", "float32")
 
 
 def test_dtype_choice(monkeypatch):
-    monkeypatch.delenv("VITVIZ_DTYPE", raising=False)
-    monkeypatch.setattr(models, "cpu_has_fast_bf16", lambda: True)
+    monkeypatch.setattr(cpu, "fast_bf16", lambda: True)
     assert models.pick_dtype("cpu") == "bfloat16"
     assert models.pick_dtype("cuda") == "bfloat16"
-    monkeypatch.setattr(models, "cpu_has_fast_bf16", lambda: False)
+    monkeypatch.setattr(cpu, "fast_bf16", lambda: False)
     assert models.pick_dtype("cpu") == "float32"
     assert models.pick_dtype("cpu", "fp32") == "float32"
-    monkeypatch.setenv("VITVIZ_DTYPE", "bf16")
-    assert models.pick_dtype("cpu") == "bfloat16"
+    assert models.pick_dtype("cpu", Settings.from_env({"VITVIZ_DTYPE": "bf16"}).dtype) == "bfloat16"
     with pytest.raises(ValueError):
         models.pick_dtype("cpu", "int4")           # int8 is a choice (vitviz.quant, tests/test_quant.py)
 
 
-def test_device_override(monkeypatch):
+def test_device_override(monkeypatch, tiny_vit_dir):
     monkeypatch.setenv("VITVIZ_DEVICE", "cpu")
-    assert models.pick_device() == "cpu"
+    assert models.pick_device(Settings.from_env().device) == "cpu"
+    assert models.load(tiny_vit_dir, dtype="float32").device == "cpu"       # the settings' device
     assert models.pick_device("cuda:1") == "cuda:1"
 
 
 def test_importing_vitviz_does_not_import_gradio():
-    code = ("import sys, vitviz, vitviz.models, vitviz.analysis, vitviz.views, vitviz.attention, vitviz.posemb, "
-            "vitviz.render, vitviz.scratch, vitviz.train, vitviz.i18n; "
+    code = ("import sys, vitviz, vitviz.models, vitviz.analysis, vitviz.pictures.maps, vitviz.attention, "
+            "vitviz.posemb, vitviz.pictures.render, vitviz.scratch, vitviz.train, vitviz.core.i18n; "
             "assert 'gradio' not in sys.modules, 'gradio imported'")
     subprocess.run([sys.executable, "-c", code], check=True)
 
@@ -117,7 +118,7 @@ def test_importing_vitviz_does_not_import_gradio():
 def test_model_cache_respects_the_memory_budget(monkeypatch, tiny_vit_dir, tiny_deit_dir):
     models.clear_cache()
     a = models.load(tiny_vit_dir, "cpu", "float32")
-    monkeypatch.setattr(models._MODELS, "max_bytes", models.model_bytes(a) + 1)   # room for one tiny model
+    monkeypatch.setattr(models.store().cache, "max_bytes", a.weight_bytes() + 1)   # room for one tiny model
     b = models.load(tiny_deit_dir, "cpu", "float32")
-    assert models._MODELS.values() == [b]
+    assert models.store().cache.values() == [b]
     assert models.load(tiny_vit_dir, "cpu", "float32") is not a               # was evicted, loaded again

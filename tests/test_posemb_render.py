@@ -6,7 +6,7 @@ import torch
 from PIL import Image
 
 from vitviz import posemb
-from vitviz import render as R
+from vitviz.pictures import render as R
 
 
 def test_a_patch_is_most_similar_to_itself(tiny_loaded):

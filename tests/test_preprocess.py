@@ -7,7 +7,7 @@ import pytest
 import torch
 from PIL import Image
 
-from vitviz.preprocess import BadImage, open_image, prepare, spec_from_processor
+from vitviz.core.preprocess import BadImage, open_image, prepare, spec_from_processor
 
 
 def processors():

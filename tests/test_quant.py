@@ -9,10 +9,12 @@ import pytest
 import torch
 
 from tests.conftest import save_tiny, tiny_vit_config
-from vitviz import explain, models, quant
+from vitviz import methods, models, quant
 from vitviz.analysis import analyze
-from vitviz.cache import Cache
-from vitviz.compiled import CompiledForward
+from vitviz.core import compat, cpu
+from vitviz.core.cache import Cache
+from vitviz.core.compiled import CompiledForward
+from vitviz.core.paths import example_photos
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -37,7 +39,7 @@ def build_with(monkeypatch, forward_model):
 @pytest.fixture
 def supported(monkeypatch):
     """int8 treated as available whatever this machine is (the refusal tests say otherwise)."""
-    monkeypatch.setattr(quant, "refusal", lambda device: "")
+    monkeypatch.setattr(quant, "refusal", lambda device, compile_mode="auto": "")
 
 
 @pytest.fixture(scope="module")
@@ -49,10 +51,10 @@ def other_tiny(tmp_path_factory):
 # ---------------------------------------------------------------- refused where it cannot help
 
 def test_int8_is_refused_plainly_where_the_cpu_has_no_vnni_or_amx(monkeypatch, capsys, tiny_vit_dir):
-    monkeypatch.setattr(quant, "cpu_flags", lambda: {"avx2", "avx512f"})
-    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False)
+    monkeypatch.setattr(cpu, "flags", lambda: frozenset({"avx2", "avx512f"}))
+    monkeypatch.setattr(compat, "amx_tile_supported", lambda: False)
     monkeypatch.setattr(quant, "_said", set())
-    assert quant.int8_isa() == ""
+    assert cpu.int8_isa() == ""
     assert models.pick_dtype("cpu", "int8") == "float32"
     assert models.load(tiny_vit_dir, "cpu", "int8").dtype == "float32"
     err = capsys.readouterr().err
@@ -63,13 +65,13 @@ def test_int8_is_refused_plainly_where_the_cpu_has_no_vnni_or_amx(monkeypatch, c
 @pytest.mark.parametrize("flags, amx, isa", [({"avx512_vnni"}, False, "AVX512-VNNI"), ({"avx_vnni"}, False, "AVX-VNNI"),
                                              ({"amx_int8", "avx512_vnni"}, False, "AMX"), (set(), True, "AMX")])
 def test_the_instruction_sets_that_make_int8_fast(monkeypatch, flags, amx, isa):
-    monkeypatch.setattr(quant, "cpu_flags", lambda: set(flags))
-    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: amx)
-    assert quant.int8_isa() == isa
+    monkeypatch.setattr(cpu, "flags", lambda: frozenset(flags))
+    monkeypatch.setattr(compat, "amx_tile_supported", lambda: amx)
+    assert cpu.int8_isa() == isa
 
 
 def test_refused_on_a_gpu_without_torchao_and_with_a_torch_too_old(monkeypatch):
-    monkeypatch.setattr(quant, "int8_isa", lambda: "AVX512-VNNI")
+    monkeypatch.setattr(cpu, "int8_isa", lambda: "AVX512-VNNI")
     assert "CPU only" in quant.refusal("cuda")
     monkeypatch.setattr(quant, "torchao_version", lambda: "")
     assert "torchao" in quant.refusal("cpu")
@@ -83,7 +85,14 @@ def test_refused_on_a_gpu_without_torchao_and_with_a_torch_too_old(monkeypatch):
 def test_families_int8_does_not_serve_stay_float32(monkeypatch, capsys, tiny_vit_dir):
     base = fresh_float(tiny_vit_dir)
     monkeypatch.setattr(quant, "_said", set())
-    assert quant.int8_model(replace(base, family="beit")).dtype == "float32"
+    from transformers import BeitConfig
+
+    from vitviz.families.transformers import facts
+
+    beit = facts(BeitConfig(image_size=32, patch_size=8, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+                            intermediate_size=64), None, classifier=False)
+    assert not beit["int8"]                                 # the adapter's fact: int8 does not serve BEiT
+    assert quant.int8_model(replace(base, family="beit", int8=beit["int8"])).dtype == "float32"
     assert "int8 refused" in capsys.readouterr().err
     with pytest.raises(ValueError, match="float32"):
         quant.int8_model(replace(base, dtype="bfloat16"))
@@ -110,7 +119,7 @@ def test_the_gate_lets_a_faithful_int8_serve(monkeypatch, supported, tiny_vit_di
     assert int8 is quant.int8_model(base) and int8.dtype == "int8" and int8.model is base.model
     int8.compiled.start(int8, background=False)
     fid = int8.compiled.fidelity
-    assert int8.compiled.state == "ready" and fid.photos == len(quant.gate_photos()) >= 10
+    assert int8.compiled.state == "ready" and fid.photos == len(example_photos()) >= 10
     assert fid.top1 == 1.0 and fid.rollout == pytest.approx(1.0) and min(fid.attention) == pytest.approx(1.0)
     before = int8.compiled.calls
     an = analyze(int8, photo)
@@ -158,7 +167,8 @@ def test_explanations_of_an_int8_model_are_float32_and_use_the_float32_weights(m
     int8 = quant.int8_model(base)
     int8.compiled.start(int8, background=False)
     an = analyze(int8, photo)
-    maps, ref = explain.class_maps(int8, an, 2), explain.class_maps(base, an, 2)
+    ids = methods.class_specific()
+    maps, ref = methods.class_maps(int8, an, 2, ids), methods.class_maps(base, an, 2, ids)
     for name, m in maps.items():
         assert m.dtype == torch.float32 and torch.allclose(m, ref[name], atol=1e-6), name
 
@@ -211,7 +221,7 @@ def test_the_command_line_records_the_dtype_that_served(monkeypatch, supported, 
     assert settings["dtype"] == "int8" and settings["int8_fidelity"]["top1_agreement"] == 1.0
     assert (tmp_path / "out" / "p" / "rollout.png").exists()
 
-    monkeypatch.setattr(quant, "refusal", lambda device: "no VNNI here")
+    monkeypatch.setattr(quant, "refusal", lambda device, compile_mode="auto": "no VNNI here")
     assert main(["explain", str(tmp_path / "p.png"), "--out", str(tmp_path / "out2"), "--model", folder,
                  "--dtype", "int8"]) == 0
     assert json.loads((tmp_path / "out2" / "settings.json").read_text())["dtype"] == "float32"
@@ -220,7 +230,7 @@ def test_the_command_line_records_the_dtype_that_served(monkeypatch, supported, 
 def test_the_evaluation_records_the_dtype_that_served(monkeypatch, supported, tmp_path):
     from PIL import Image
 
-    from vitviz import evaluate
+    from vitviz.evidence import evaluate
 
     data = tmp_path / "data"
     for name in ("cat", "dog"):

@@ -3,9 +3,8 @@
 import numpy as np
 import torch
 
-from vitviz import sanity
 from vitviz.analysis import analyze
-from vitviz.lens import encoder_layers
+from vitviz.evidence import mprt as sanity
 
 from .conftest import save_tiny, tiny_vit_config
 
@@ -25,23 +24,23 @@ def test_cascade_randomises_a_copy_from_the_top(tmp_path):
     loaded = models.load(path, "cpu", "float32")
     before = {k: v.clone() for k, v in loaded.model.state_dict().items()}
     r = sanity.Randomiser(loaded, seed=5)
-    original = encoder_layers(loaded.model)
+    original = loaded.blocks()
     for k, copy in r.steps():
-        blocks = encoder_layers(copy.model)
+        blocks = copy.blocks()
         for i in range(3):
             same = all(torch.equal(a, b) for a, b in zip(blocks[i].parameters(), original[i].parameters()))
             assert same == (i < 3 - k), (k, i)                    # step k: exactly the top k blocks random
-    fresh = encoder_layers(r.copy.model)[0]
+    fresh = r.copy.blocks()[0]
     assert torch.equal(fresh.layernorm_before.weight, torch.ones(32))           # as at training start
     assert abs(float(fresh.attention.q_proj.weight.std()) - loaded.model.config.initializer_range) < 0.005
     again = sanity.Randomiser(loaded, seed=5)
     list(again.steps())
-    assert torch.equal(encoder_layers(again.copy.model)[1].mlp.fc1.weight,
-                       encoder_layers(r.copy.model)[1].mlp.fc1.weight)               # the seed decides
+    assert torch.equal(again.copy.blocks()[1].mlp.fc1.weight,
+                       r.copy.blocks()[1].mlp.fc1.weight)               # the seed decides
     r.reset()
     assert all(torch.equal(a, b) for a, b in zip(r.copy.model.parameters(), loaded.model.parameters()))
     assert all(torch.equal(v, before[k]) for k, v in loaded.model.state_dict().items())   # shared model untouched
-    assert sanity.memory_bytes(loaded, keep_random=True) > sanity.memory_bytes(loaded) >= sanity.model_bytes(loaded)
+    assert sanity.memory_bytes(loaded, keep_random=True) > sanity.memory_bytes(loaded) >= loaded.weight_bytes()
 
 
 def test_mprt_correlations_start_at_one_and_the_random_map_never_moves(tiny_loaded, photo):

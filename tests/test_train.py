@@ -10,6 +10,7 @@ import torch
 
 from vitviz import data, models
 from vitviz.analysis import analyze
+from vitviz.core import paths
 from vitviz.scratch import ScratchConfig, ScratchViT
 from vitviz.train import TrainSettings, save, to_input, train
 
@@ -112,8 +113,8 @@ def test_training_is_reproducible_with_the_seed():
 
 @pytest.fixture(scope="module")
 def bundled():
-    assert (models.BUNDLED_DIR / "config.json").exists(), "the bundled model is missing from assets/models/"
-    return models.BUNDLED_DIR
+    assert (paths.BUNDLED_DIR / "config.json").exists(), "the bundled model is missing from assets/models/"
+    return paths.BUNDLED_DIR
 
 
 def test_bundled_model_is_small_and_loads_offline(bundled):
@@ -124,10 +125,8 @@ def test_bundled_model_is_small_and_loads_offline(bundled):
 
 
 def test_bundled_model_classifies_the_fashion_mnist_examples(bundled):
-    from pathlib import Path
-
     loaded = models.load(models.BUNDLED, "cpu", "float32")
-    examples = sorted(Path(models.ROOT, "assets", "examples").glob("fmnist-*.png"))
+    examples = sorted(paths.EXAMPLES_DIR.glob("fmnist-*.png"))
     assert len(examples) >= 5
     names = {v.lower().replace("/", "-").replace(" ", "-"): v for v in loaded.id2label.values()}
     hits = 0
@@ -163,13 +162,11 @@ def test_bundled_model_reaches_92_percent_through_transformers_alone(bundled):
 
 def test_bfloat16_and_float32_agree_on_the_bundled_model(bundled):
     """The fast path (bfloat16) must show the same prediction and the same maps."""
-    from pathlib import Path
-
     from vitviz import attention as A
 
     f32 = models.load(models.BUNDLED, "cpu", "float32")
     b16 = models.load(models.BUNDLED, "cpu", "bfloat16")
-    for f in sorted(Path(models.ROOT, "assets", "examples").glob("*"))[:8]:
+    for f in sorted(paths.EXAMPLES_DIR.glob("*"))[:8]:
         a, b = analyze(f32, f), analyze(b16, f)
         assert a.top(1)[0][0] == b.top(1)[0][0]
         ra = A.rollout(a.att(), a.prefix, a.grid).flatten()

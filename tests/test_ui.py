@@ -12,8 +12,7 @@ from ui import (
     click,
     dino,
     distance,
-    examples,
-    faithfulness,
+    evidence,
     filters,
     inside,
     mae,
@@ -24,7 +23,12 @@ from ui import (
     rollout,
     upload,
 )
-from ui.context import AppContext, Expired, Session
+from ui.view import opened_session
+from vitviz.pictures import maps
+from vitviz.service import examples
+from vitviz.service.context import Expired, Session
+
+from .conftest import app_context
 
 
 @pytest.fixture(scope="module")
@@ -36,24 +40,37 @@ def photo_path(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def session(ctx, photo_path):
-    result = upload.analyze_group(ctx, [photo_path], ctx.start.name, "32x32", ["en"])[0]
+    result = upload.analyze_group(ctx, {}, [photo_path], ctx.start.name, "32x32", ["en"])[0]
     return result["session"]
 
 
-def named(columns):
-    """The batched handler's columns, read back by name."""
-    return [dict(zip(upload.OUTPUTS, row)) for row in zip(*columns)]
+@pytest.fixture(scope="module")
+def page_views(ctx):
+    """The app's views by id, laid out as the app lays them out."""
+    import app
+
+    with gr.Blocks():
+        views, _ = app.build_sections(ctx, gr.State(None), gr.Radio(["en", "ko"], value="en"))
+    return views
 
 
-def test_batched_analysis_returns_every_output_by_name(ctx, photo_path, tmp_path):
+def named(views, columns):
+    """The batched handler's columns, read back by name: OWN's names, (view id, output name) for the views'."""
+    keys = list(upload.OWN) + [(view.id, name) for view, name in upload.first_outputs(views)]
+    return [dict(zip(keys, row)) for row in zip(*columns)]
+
+
+def test_batched_analysis_returns_every_output_by_name(ctx, page_views, photo_path, tmp_path):
     bad = tmp_path / "bad.png"
     bad.write_text("not an image")
-    good, broken, empty = named(upload.analyze_many(ctx, [photo_path, str(bad), None], [ctx.start.name] * 3,
-                                                     ["32x32"] * 3, ["en", "ko", "en"]))
+    good, broken, empty = named(page_views, upload.analyze_many(ctx, page_views, [photo_path, str(bad), None],
+                                                                [ctx.start.name] * 3, ["32x32"] * 3,
+                                                                ["en", "ko", "en"]))
     assert good["status"].startswith("Analyzed with") and isinstance(good["session"], Session)
-    assert len(good["predictions"]) == 5 and "4×4 = 16" in good["shapes"]
-    for name in ("patch_grid", "tokens", "rollout_input", "rollout_photo", "posemb"):
-        assert Image.open(good[name]).size[0] > 0, name
+    assert len(good["predictions"]) == 5 and "4×4 = 16" in good["patches", "shapes"]
+    for key in (("patches", "patch_grid"), ("patches", "tokens"), ("rollout", "on_input"), ("rollout", "on_photo"),
+                ("posemb", "picture")):
+        assert Image.open(good[key]).size[0] > 0, key
     assert "읽을 수 있는 이미지" in broken["status"] and broken["session"] is None   # one bad file fails alone
     assert empty["status"] == "Upload a photo or click an example first."
 
@@ -73,75 +90,81 @@ def test_every_view_renders_by_name(ctx, session):
         posemb: ({}, {"picture"}), distance: ({}, {"plot"}), filters: ({}, {"picture"}),
         norms: ({}, {"picture", "table", "compare", "other_picture", "other_table"}),
         mae: ({}, {"note", "masked", "reconstruction", "pasted"}),
-        faithfulness: (dict(fill="black"), {"plot", "table", "fill", "part", "note", "fills", "measure_box",
-                                            "sanity_box", "sanity_picture", "sanity_note"}),
+        evidence: (dict(fill="black"), {"plot", "table", "fill", "part", "note", "fills", "measure_box",
+                                        "sanity_box", "sanity_picture", "sanity_note"}),
         bias: ({}, {"findings", "plot", "table", "distillation"}),
     }
+    opened = ctx.open(session)
     for module, (controls, outputs) in cases.items():
-        out = module.render(ctx, session, "en", **controls)
+        out = module.render(ctx, opened, "en", **controls)
         assert set(out) == outputs, module.ID
-    assert rollout.render(ctx, session, "en", )["on_input"].ndim == 3
-    steps = inside.render(ctx, session, "ko")
+    assert rollout.render(ctx, opened, "en", )["on_input"].ndim == 3
+    steps = inside.render(ctx, opened, "ko")
     assert "패치" in steps["text0"] and len(steps) == 2 * inside.STEPS
 
 
 def test_controls_follow_the_model(ctx, session):
-    out = raw.render(ctx, session, "en", layer=9, head="7", one_scale=False, alpha=0.5, query=0)
+    opened = ctx.open(session)
+    out = raw.render(ctx, opened, "en", layer=9, head="7", one_scale=False, alpha=0.5, query=0)
     assert out["layer"]["maximum"] == 1                      # two layers
     assert [v for _, v in out["head"]["choices"]] == ["mean", "0", "1", "2", "3"]
     assert out["head"]["value"] == "mean"                    # head 7 does not exist here
-    korean = raw.render(ctx, session, "ko", layer=0, head="1", one_scale=False, alpha=0.5, query=0)
+    korean = raw.render(ctx, opened, "ko", layer=0, head="1", one_scale=False, alpha=0.5, query=0)
     assert korean["head"]["choices"][0] == ("모든 헤드의 평균", "mean") and korean["head"]["value"] == "1"
     assert out["query"]["visible"] is False                  # one prefix token: no [CLS]/[DIST] choice
 
 
 def test_deit_offers_the_distillation_token(tiny_deit_dir, photo_path):
-    ctx = AppContext.create(tiny_deit_dir, "cpu", "float32", public=False)
-    session = upload.analyze_group(ctx, [photo_path], ctx.start.name, "", ["en"])[0]["session"]
-    out = rollout.render(ctx, session, "en", query=1)
+    ctx = app_context(tiny_deit_dir)
+    session = upload.analyze_group(ctx, {}, [photo_path], ctx.start.name, "", ["en"])[0]["session"]
+    opened = ctx.open(session)
+    out = rollout.render(ctx, opened, "en", query=1)
     assert out["query"]["visible"] and out["query"]["choices"] == [("[CLS]", 0), ("[DIST]", 1)]
-    cls = rollout.render(ctx, session, "en")["on_input"]
+    cls = rollout.render(ctx, opened, "en")["on_input"]
     assert not np.array_equal(cls, out["on_input"])            # the [DIST] map is its own
-    assert patches.render(ctx, session, "en")["dist_help"]["visible"]
+    assert patches.render(ctx, opened, "en")["dist_help"]["visible"]
 
 
 def test_class_maps_are_made_once_per_class(ctx, session, monkeypatch):
     calls = []
     real = ctx.run
     monkeypatch.setattr(ctx, "run", lambda fn, *a, **k: calls.append(k.get("kind")) or real(fn, *a, **k))
-    _, an = ctx.open(session)
-    target = an.top(2)[1][0]
+    opened = ctx.open(session)
+    target = opened.an.top(2)[1][0]
     for method in ("chefer", "grad_rollout", "chefer"):
-        classmap.render(ctx, session, "en", target=target, method=method, alpha=0.5)
+        classmap.render(ctx, opened, "en", target=target, method=method, alpha=0.5)
     assert calls == ["class"]
 
 
-def test_faithfulness_runs_on_the_button_and_is_kept(ctx, session):
-    assert faithfulness.render(ctx, session, "en", "mean")["plot"] is None       # only the button measures
-    measured = faithfulness.measure(ctx, session, "ko", "mean")
+def test_evidence_runs_on_the_button_and_is_kept(ctx, session):
+    opened = ctx.open(session)
+    assert evidence.render(ctx, opened, "en", "mean")["plot"] is None       # only the button measures
+    measured = evidence.render(ctx, opened, "ko", "mean", action="measure")
     assert "무작위" in measured["table"] and measured["plot"].ndim == 3
-    assert faithfulness.render(ctx, session, "en", "mean")["table"].count("|") > 20       # kept for this photo
-    assert faithfulness.render(ctx, session, "en", "black")["plot"] is None     # another fill: not measured yet
+    assert evidence.render(ctx, ctx.open(session), "en", "mean")["table"].count("|") > 20   # kept for this photo
+    assert evidence.render(ctx, opened, "en", "black")["plot"] is None     # another fill: not measured yet
     assert measured["fill"]["choices"][1] == ("검은색 (Fashion-MNIST의 배경)", "black")
 
 
 def test_a_click_selects_the_patch_under_it(ctx, session):
     evt = gr.SelectData(None, {"index": [0, 0], "value": None, "selected": True})
-    assert click.click(ctx, session, "en", 0, "mean", 0.5, evt)["patch"] == 0
-    _, an = ctx.open(session)
-    w = click.views.click_canvas(an).shape[1]
+    opened = ctx.open(session)
+    assert click.click(ctx, opened, "en", 0, "mean", 0.5, evt)["patch"] == 0
+    an = opened.an
+    w = maps.click_canvas(an).shape[1]
     evt = gr.SelectData(None, {"index": [w - 1, 0], "value": None, "selected": True})
-    assert click.click(ctx, session, "en", 0, "mean", 0.5, evt)["patch"] == an.grid[1] - 1
+    assert click.click(ctx, opened, "en", 0, "mean", 0.5, evt)["patch"] == an.grid[1] - 1
 
 
 def test_an_expired_session_updates_nothing_and_says_so(ctx):
     gone = Session("no-such-key", ctx.start.name)
     from ui.view import View
 
-    with pytest.raises(Expired):
-        rollout.render(ctx, gone, "en")
+    with pytest.raises(Expired):                   # a view's render gets its session opened: a gone one raises
+        opened_session(ctx, gone)
     handle = View(rollout.render).handler(ctx)
     assert handle(gone, "en") == {} and handle(None, "en") == {}
+    assert opened_session(ctx, None, needed=False) is None
     assert posemb.render(ctx, None, "en")["picture"]           # model-only: shown before any upload
 
 
@@ -181,22 +204,24 @@ def test_an_example_clicked_again_is_not_run_again(tiny_vit_dir, tmp_path, monke
     is shared: on ZeroGPU a second click costs no GPU time."""
     import shutil
 
-    ctx = AppContext.create(tiny_vit_dir, "cpu", "float32", public=False)
+    ctx = app_context(tiny_vit_dir)
     forwards = []
     call = ctx.runner.call
     monkeypatch.setattr(ctx.runner, "call", lambda fn, *a, **kw: forwards.append(fn) or call(fn, *a, **kw))
-    example = examples.EXAMPLES[0]
+    from vitviz.core.paths import example_photos
+
+    example = example_photos()[0]
     first, second = tmp_path / "a" / example.name, tmp_path / "b" / example.name
     for copy in (first, second):
         copy.parent.mkdir()
         shutil.copy(example, copy)
-    a = upload.analyze_group(ctx, [str(first)], ctx.start.name, "", ["en"])[0]
-    b = upload.analyze_group(ctx, [str(second)], ctx.start.name, "", ["ko"])[0]
+    a = upload.analyze_group(ctx, {}, [str(first)], ctx.start.name, "", ["en"])[0]
+    b = upload.analyze_group(ctx, {}, [str(second)], ctx.start.name, "", ["ko"])[0]
     assert len(forwards) == 1 and ctx.store.lookup(a["session"].key) is ctx.store.lookup(b["session"].key)
     assert examples.which(str(first)) == example.name and examples.which(__file__) is None
     other = tmp_path / "edited.png"
     Image.open(example).convert("RGB").transpose(Image.FLIP_LEFT_RIGHT).save(other)
-    upload.analyze_group(ctx, [str(other)], ctx.start.name, "", ["en"])
+    upload.analyze_group(ctx, {}, [str(other)], ctx.start.name, "", ["en"])
     assert len(forwards) == 2                                   # any other photo runs the model
 
 
@@ -217,12 +242,14 @@ def test_regression_tile_captions_clear_of_gradios_label(ctx, session):
     start below a white band the UI adds (the library's pictures have none), and a click on the
     overview still finds its tile."""
     from ui.view import BADGE_BAND
-    from vitviz import render, views
+    from vitviz.pictures import maps as views
+    from vitviz.pictures import render
 
-    overview = raw.render(ctx, session, "en", layer=0, head="mean", one_scale=False, alpha=0.5, query=0)["overview"]
+    opened = ctx.open(session)
+    overview = raw.render(ctx, opened, "en", layer=0, head="mean", one_scale=False, alpha=0.5, query=0)["overview"]
     assert (overview[:BADGE_BAND] == 255).all()
-    assert (norms.render(ctx, session, "en")["picture"][:BADGE_BAND] == 255).all()
-    _, an = ctx.open(session)
+    assert (norms.render(ctx, opened, "en")["picture"][:BADGE_BAND] == 255).all()
+    an = opened.an
     assert not (views.raw_attention(an, 0, None, False, 0.5)[0][:BADGE_BAND] == 255).all()
     tile, gap, cap = views.OVERVIEW_TILE, render.TILE_GAP, render.CAPTION_H
     row = round(tile * an.grid[0] / an.grid[1]) + gap + cap
@@ -230,7 +257,8 @@ def test_regression_tile_captions_clear_of_gradios_label(ctx, session):
     assert views.overview_cell(an, x, gap + row + 2) == (1, 2)
     for y, layer in ((BADGE_BAND + gap + 2, 0), (BADGE_BAND + gap + row + 2, 1)):
         evt = gr.SelectData(None, {"index": [x, y], "value": None, "selected": True})
-        assert raw.pick_tile(ctx, session, evt) == {"layer": layer, "head": "2"}
+        picked = raw.pick_tile(ctx, opened, "en", evt)
+        assert {k: picked[k] for k in ("layer", "head")} == {"layer": layer, "head": "2"}
 
 
 def test_regression_views_lay_out_content_only_and_read_no_model_config():
@@ -244,14 +272,13 @@ def test_regression_views_lay_out_content_only_and_read_no_model_config():
         source = path.read_text()
         for seam in ("gr.Tab(", "SECTION", ".config", ".family", "BUNDLED", "id2label", "encoder_config"):
             assert seam not in source, f"{path.name} has {seam}"
-    assert "BADGE" not in Path(app.__file__).resolve().parent.joinpath("vitviz", "render.py").read_text()
+    assert "BADGE" not in Path(app.__file__).resolve().parent.joinpath("vitviz", "pictures", "render.py").read_text()
 
 
 def test_every_view_in_the_sections_is_composed_once(tiny_vit_dir):
     import app
-    from ui.context import AppContext
 
-    ctx = AppContext.create(tiny_vit_dir, "cpu", "float32", public=False)
+    ctx = app_context(tiny_vit_dir)
     app.build(ctx)
     ids = [m.ID for modules in app.SECTIONS.values() for m in modules]
     assert len(ids) == len(set(ids)) and all(hasattr(m, "build") for ms in app.SECTIONS.values() for m in ms)

@@ -4,22 +4,21 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import gradio as gr
 
 from vitviz import models, study
+from vitviz.core.paths import STUDY_DIR
+from vitviz.service.context import AppContext, Opened
 
-from .context import AppContext, Session
 from .text import L, t
 from .view import Shared, View, clear_of_badge, out_image
 
 ID = "bias"
-STUDY = Path(__file__).resolve().parent.parent / "results" / "inductive-bias"
 
 
 def study_records() -> list[dict]:
-    path = STUDY / "study.json"
+    path = STUDY_DIR / "study.json"
     return json.loads(path.read_text())["records"] if path.exists() else []
 
 
@@ -51,7 +50,7 @@ def distillation(lang: str) -> str:
              both=f"{100 * rec['test_accuracy']:.2f}")
 
 
-def render(ctx: AppContext, session: Session | None, lang: str) -> dict:
+def render(ctx: AppContext, opened: Opened | None, lang: str) -> dict:
     records = study_records()
     table = study.table(records, lang) if records else ""
     plot = None
@@ -69,5 +68,5 @@ def build(ctx: AppContext, shared: Shared) -> View:
             findings_md = gr.Markdown(elem_id="bias-findings")
             table = gr.Markdown(elem_id="bias-table")
     distilled = gr.Markdown(elem_id="bias-distillation")
-    return View(render,
-                outputs={"findings": findings_md, "plot": plot, "table": table, "distillation": distilled})
+    return View(render, outputs={"findings": findings_md, "plot": plot, "table": table, "distillation": distilled},
+                needs_session=False)

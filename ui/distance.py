@@ -4,18 +4,17 @@ from __future__ import annotations
 
 import gradio as gr
 
-from vitviz import views
+from vitviz.pictures import maps
+from vitviz.service.context import AppContext, Opened
 
-from .context import AppContext, Session
 from .text import L
 from .view import Shared, View, clear_of_badge, out_image
 
 ID = "distance"
 
 
-def render(ctx: AppContext, session: Session | None, lang: str) -> dict:
-    _, an = ctx.open(session)
-    return {"plot": clear_of_badge(views.attention_distance_plot(an, lang))}
+def render(ctx: AppContext, opened: Opened, lang: str) -> dict:
+    return {"plot": clear_of_badge(maps.attention_distance_plot(opened.an, lang))}
 
 
 def build(ctx: AppContext, shared: Shared) -> View:

@@ -2,57 +2,39 @@
 think the model looks, presses Reveal, and attention rollout and the class-specific map (Chefer et
 al. 2021) appear over the drawing with a score (vitviz.activity): the share of each map's mass
 inside the drawing and whether its brightest patch is. On a classroom server an optional board
-(ui/board.py) lists nicknames and scores per photo.
+(vitviz.service.board) lists nicknames and scores per photo.
 
-The tab keeps one small record per session (GUESSES): whether it has been given the picture, so a
-redraw (a language switch, coming back to the tab) does not wipe a drawing, and the last drawing,
-so the answer can be redrawn in another language without drawing again.
+The tab keeps one small record per session (vitviz.service.guesses, in the app's context): whether
+it has been given the picture, so a redraw (a language switch, coming back to the tab) does not wipe
+a drawing, and the last drawing, so the answer can be redrawn in another language without drawing
+again.
 """
 
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
 
 import gradio as gr
 import numpy as np
 
 from vitviz import activity as act
 from vitviz import attention as A
-from vitviz import render as R
-from vitviz import views
 from vitviz.analysis import Analysis
-from vitviz.cache import Cache
-from vitviz.models import LoadedModel
+from vitviz.core.loaded import LoadedModel
+from vitviz.pictures import maps as pictures
+from vitviz.pictures import render as R
+from vitviz.service import board, work
+from vitviz.service.context import AppContext, Expired, Opened
+from vitviz.service.guesses import Guess
 
-from . import board, sketch
-from .classmap import class_maps
-from .context import AppContext, Expired, Session
+from . import sketch
 from .text import L, t
-from .view import Shared, View, clear_of_badge, guarded, out_image
+from .view import Shared, View, clear_of_badge, guarded, opened_session, out_image
 
 ID = "guess"
 PICTURE_SIDE = 336      # the picture drawn on: the model's input enlarged by a whole factor to at least this
 CMAP = "inferno"
 MAPS = ("rollout", "classmap")
-
-
-@dataclass(frozen=True, eq=False)       # arrays inside: compared by identity
-class Guess:
-    """A tab's record: None fields until the student reveals a drawing."""
-    cover: np.ndarray | None = None      # (gh, gw) share of each patch the drawing covers
-    packed: np.ndarray | None = None     # the drawing at the picture's size, np.packbits (an eighth of a bool mask)
-    shape: tuple[int, int] = (0, 0)      # (h, w) of that drawing
-
-    def nbytes(self) -> int:
-        return 256 + sum(a.nbytes for a in (self.cover, self.packed) if a is not None)
-
-    def mask(self) -> np.ndarray:
-        return np.unpackbits(self.packed, count=self.shape[0] * self.shape[1]).reshape(self.shape).astype(bool)
-
-
-# A drawing over a 448-px picture packs to 25 KB: 32 MB holds a large school's tabs.
-GUESSES: Cache[Guess] = Cache(max_entries=4096, max_bytes=32 * 2**20, size_of=Guess.nbytes)
 
 
 def picture(an: Analysis) -> np.ndarray:
@@ -65,13 +47,15 @@ def photo_key(loaded: LoadedModel, an: Analysis) -> str:
     return hashlib.sha1(loaded.name.encode() + an.seen.tobytes()).hexdigest()[:16]
 
 
-def maps(ctx: AppContext, loaded: LoadedModel, an: Analysis) -> dict[str, np.ndarray]:
+def maps(ctx: AppContext, opened: Opened) -> dict[str, np.ndarray]:
     """The maps the drawing is compared with, (gh, gw) in [0, 1] as the Explain views show them:
     rollout (mean over heads), and Chefer's map for the predicted class where the model has a
     classifier."""
-    out = {"rollout": views.rollout_map(an)}
-    if loaded.has_classifier:
-        out["classmap"] = A.normalize(class_maps(ctx, loaded, an, an.top(1)[0][0])["chefer"]).numpy()
+    an = opened.an
+    out = {"rollout": pictures.rollout_map(an)}
+    if opened.loaded.has_classifier:
+        chefer = work.class_maps(ctx, opened, an.top(1)[0][0], ("chefer",))["chefer"]
+        out["classmap"] = A.normalize(chefer).numpy()
     return out
 
 
@@ -82,12 +66,13 @@ def map_titles(loaded: LoadedModel, an: Analysis, lang: str) -> dict[str, str]:
     return titles
 
 
-def answer(ctx: AppContext, loaded: LoadedModel, an: Analysis, guess: Guess, lang: str) -> tuple[dict, list]:
+def answer(ctx: AppContext, opened: Opened, guess: Guess, lang: str) -> tuple[dict, list]:
     """({output name: value}, [(mass, peak inside)] per map): both maps over the drawing and the score."""
+    loaded, an = opened.loaded, opened.an
     base, mask, titles = picture(an), guess.mask(), map_titles(loaded, an, lang)
     out, scores = {name: None for name in MAPS}, []
     lines = [t("guess_area", lang, area=f"{float(guess.cover.mean()):.0%}")]
-    for name, m in maps(ctx, loaded, an).items():
+    for name, m in maps(ctx, opened).items():
         s = act.score(m, guess.cover)
         drawn = act.reveal(base, m, mask, an.grid, s.peak, cmap=CMAP)
         out[name] = clear_of_badge(R.with_colorbar(drawn, CMAP, t("low", lang), t("high", lang)))
@@ -99,11 +84,12 @@ def answer(ctx: AppContext, loaded: LoadedModel, an: Analysis, guess: Guess, lan
     return {**out, "score": "\n".join(lines)}, scores
 
 
-def board_text(loaded: LoadedModel, an: Analysis, lang: str, note: str = "") -> str:
+def board_text(ctx: AppContext, opened: Opened, lang: str, note: str = "") -> str:
     """The class board for this photo (empty off a classroom server)."""
-    if not board.enabled():
+    if ctx.board is None:
         return ""
-    entries = board.BOARD.entries(photo_key(loaded, an))
+    loaded = opened.loaded
+    entries = ctx.board.entries(photo_key(loaded, opened.an))
     parts = [note] if note else []
     if not entries:
         parts.append(t("board_empty", lang))
@@ -117,28 +103,26 @@ def maps_of(loaded: LoadedModel) -> tuple[str, ...]:
     return MAPS if loaded.has_classifier else MAPS[:1]
 
 
-def render(ctx: AppContext, session: Session | None, lang: str) -> dict:
-    loaded, an = ctx.open(session)
-    guess = GUESSES.lookup(session.key)
-    out = {"board": board_text(loaded, an, lang)}
+def render(ctx: AppContext, opened: Opened, lang: str) -> dict:
+    an, key = opened.an, opened.session.key
+    guess = ctx.guesses.lookup(key)
+    out = {"board": board_text(ctx, opened, lang)}
     if guess is None:                   # a new photo for this tab: the picture to draw on, nothing revealed
-        GUESSES.put(session.key, Guess())
+        ctx.guesses.put(key, Guess())
         return {**out, "drawing": {"background": picture(an), "layers": [], "composite": None},
                 "rollout": None, "classmap": None, "score": t("guess_todo", lang)}
     if guess.cover is None:
         return {**out, "score": t("guess_todo", lang)}
-    return {**out, **answer(ctx, loaded, an, guess, lang)[0]}
+    return {**out, **answer(ctx, opened, guess, lang)[0]}
 
 
-def reveal(ctx: AppContext, session: Session | None, lang: str, drawing, share: bool = False,
+def reveal(ctx: AppContext, opened: Opened | None, lang: str, drawing, share: bool = False,
            nickname: str = "") -> dict:
-    """Reveal: the drawing scored against both maps (and put on the class board if asked)."""
-    if session is None:
-        return untold(t("err_no_image", lang))
-    try:
-        loaded, an = ctx.open(session)
-    except Expired:
+    """Reveal: the drawing scored against both maps (and put on the class board if asked).
+    opened: None when the tab has no analysis, or it expired."""
+    if opened is None:
         return untold(t("err_expired", lang))
+    loaded, an = opened.loaded, opened.an
     if sketch.refused(drawing):
         return untold(t("guess_refused", lang, side=act.MAX_SIDE))
     layers = (drawing.get("layers") or []) if isinstance(drawing, dict) else []
@@ -150,15 +134,15 @@ def reveal(ctx: AppContext, session: Session | None, lang: str, drawing, share: 
     if cover is None:
         return untold(t("guess_empty", lang))
     small = act.resize_mask(mask, picture(an).shape[:2])
-    guess = GUESSES.put(session.key, Guess(cover, np.packbits(small), small.shape))
-    out, scores = answer(ctx, loaded, an, guess, lang)
-    if share and board.enabled():
+    guess = ctx.guesses.put(opened.session.key, Guess(cover, np.packbits(small), small.shape))
+    out, scores = answer(ctx, opened, guess, lang)
+    if share and ctx.board is not None:
         try:
-            board.BOARD.add(photo_key(loaded, an), nickname, scores)
+            ctx.board.add(photo_key(loaded, an), nickname, scores)
             note = ""
         except board.BoardRefused as exc:
             note = t(exc.key, lang, **exc.fields)
-        out["board"] = board_text(loaded, an, lang, note)
+        out["board"] = board_text(ctx, opened, lang, note)
     return out
 
 
@@ -167,13 +151,8 @@ def untold(message: str) -> dict:
     return {"rollout": None, "classmap": None, "score": message}
 
 
-def board_only(ctx: AppContext, session: Session | None, lang: str) -> dict:
-    loaded, an = ctx.open(session)
-    return {"board": board_text(loaded, an, lang)}
-
-
 def build(ctx: AppContext, shared: Shared) -> View:
-    classroom = board.enabled()
+    classroom = ctx.board is not None
     gr.Markdown(L("guess_help"))
     with gr.Row(equal_height=False):
         with gr.Column(scale=1, min_width=280):
@@ -199,11 +178,20 @@ def wire(ctx: AppContext, view: View, shared: Shared) -> None:
     extra = view.extra
 
     def on_reveal(session, lang, drawing, share, nickname):
-        return view.updates(ctx, guarded(ctx, "view guess", lang, reveal, ctx, session, lang, drawing, share,
-                                         nickname))
+        def work():
+            if session is None:
+                return untold(t("err_no_image", lang))
+            try:
+                opened = opened_session(ctx, session)
+            except Expired:
+                opened = None
+            return reveal(ctx, opened, lang, drawing, share, nickname)
+        return view.updates(ctx, guarded(ctx, "view guess", lang, work))
 
     def on_refresh(session, lang):
-        return view.updates(ctx, guarded(ctx, "view guess", lang, board_only, ctx, session, lang))
+        def work():
+            return {"board": board_text(ctx, opened_session(ctx, session), lang)}
+        return view.updates(ctx, guarded(ctx, "view guess", lang, work))
 
     drawing = view.outputs["drawing"]
     # the editor is an input here, not an output: as an output it would be covered while Reveal runs

@@ -4,21 +4,20 @@ from __future__ import annotations
 
 import gradio as gr
 
-from vitviz import analysis, views
+from vitviz.pictures import maps
+from vitviz.service import work
+from vitviz.service.context import AppContext, Opened
 
-from .context import AppContext, Session
 from .view import Shared, View
 
 ID = "inside"
 STEPS = 6
 
 
-def render(ctx: AppContext, session: Session | None, lang: str) -> dict:
-    loaded, an = ctx.open(session)
-    weights = ctx.weights(loaded)      # the patch projection reads weights only
-    projection = an.memo.get(("projection",), lambda: analysis.patch_projection(weights, an.pixel_values))
+def render(ctx: AppContext, opened: Opened, lang: str) -> dict:
     out = {}
-    for i, (text, picture) in enumerate(views.inside_steps(weights, an, projection, lang)):
+    steps = maps.inside_steps(ctx.weights(opened.loaded), opened.an, work.projection(ctx, opened), lang)
+    for i, (text, picture) in enumerate(steps):
         out[f"text{i}"] = text
         out[f"picture{i}"] = gr.update(value=ctx.picture(picture), visible=picture is not None)
     return out

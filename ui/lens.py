@@ -6,44 +6,30 @@ from __future__ import annotations
 
 import gradio as gr
 
-from vitviz import lens, lens_views
-from vitviz.analysis import Analysis
-from vitviz.models import LoadedModel
+from vitviz.pictures import lens as pictures
+from vitviz.service import work
+from vitviz.service.context import AppContext, Opened
 
-from .context import AppContext, Session
 from .text import L, t
 from .view import Shared, View, clear_of_badge, out_image
 
 ID = "lens"
-KEY = ("lens",)            # the analysis's memo entry
 
 
-def read(ctx: AppContext, loaded: LoadedModel, an: Analysis) -> lens.LayerReadout:
-    """Every layer's read-out for this analysis (one forward with hidden states, made once)."""
-    def run():
-        ctx.check_memory(loaded, an, "analysis")
-        return ctx.run(lens.read_layers, loaded, an.pixel_values)
-
-    return an.memo.get(KEY, run)
-
-
-def draw(ctx: AppContext, loaded: LoadedModel, an: Analysis, lang: str, layer=None) -> dict:
+def render(ctx: AppContext, opened: Opened, lang: str, layer=None) -> dict:
+    loaded, an = opened.loaded, opened.an
     last = an.num_layers
     layer = last if layer is None else int(min(max(int(layer), 0), last))
     slider = gr.update(maximum=last, value=layer)
-    if loaded.typed_labels or not loaded.has_classifier:
+    if loaded.typed_labels or not loaded.has_classifier or not loaded.head_reads:
         key = "lens_typed" if loaded.typed_labels else "lens_no_classifier"
         return {"plot": None, "patches": None, "table": "", "note": t(key, lang, model=loaded.name), "layer": slider}
-    r = read(ctx, loaded, an)
+    r = work.layer_readout(ctx, opened)
     names = an.class_names.get(lang) or an.labels
-    picture = lens_views.patch_class_map(an.seen, an.grid, an.patch_size, r.patch_class[layer].numpy(),
-                                         lens_views.palette(r.patch_class), names, lang)
-    return {"plot": clear_of_badge(lens_views.top_plot(r.logits, names, lang)), "patches": clear_of_badge(picture),
-            "table": lens_views.top_table(r.logits, names, lang), "note": "", "layer": slider}
-
-
-def render(ctx: AppContext, session: Session | None, lang: str, layer=None) -> dict:
-    return draw(ctx, *ctx.open(session), lang, layer)
+    picture = pictures.patch_class_map(an.seen, an.grid, an.patch_size, r.patch_class[layer].numpy(),
+                                       pictures.palette(r.patch_class), names, lang)
+    return {"plot": clear_of_badge(pictures.top_plot(r.logits, names, lang)), "patches": clear_of_badge(picture),
+            "table": pictures.top_table(r.logits, names, lang), "note": "", "layer": slider}
 
 
 def build(ctx: AppContext, shared: Shared) -> View:

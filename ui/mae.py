@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import gradio as gr
 
-from vitviz import mae, views
+from vitviz.pictures import maps
+from vitviz.service import work
+from vitviz.service.context import AppContext, Opened
 
-from .context import AppContext, Session
 from .text import L, t
 from .view import Shared, View, out_image
 
@@ -14,13 +15,12 @@ ID = "mae"
 RATIO = 0.75
 
 
-def render(ctx: AppContext, session: Session | None, lang: str) -> dict:
-    loaded, an = ctx.open(session)
-    if not loaded.can_reconstruct:
-        return {"note": t("mae_only", lang, model=loaded.name), "masked": None, "reconstruction": None,
+def render(ctx: AppContext, opened: Opened, lang: str) -> dict:
+    if not opened.loaded.can_reconstruct:
+        return {"note": t("mae_only", lang, model=opened.loaded.name), "masked": None, "reconstruction": None,
                 "pasted": None}
-    recon, mask = an.memo.get(("mae", RATIO), lambda: ctx.run(mae.reconstruct, loaded, an.pixel_values, RATIO))
-    masked, reconstruction, pasted = views.mae_pictures(an, recon, mask)
+    recon, mask = work.reconstruction(ctx, opened, RATIO)
+    masked, reconstruction, pasted = maps.mae_pictures(opened.an, recon, mask)
     return {"note": t("mae_help", lang), "masked": masked, "reconstruction": reconstruction, "pasted": pasted}
 
 

@@ -9,38 +9,31 @@ from dataclasses import replace
 
 import gradio as gr
 
-from vitviz import analysis, pairs, views
+from vitviz import pairs
+from vitviz.pictures import maps
+from vitviz.service import work
+from vitviz.service.context import AppContext, Opened
 
-from .context import AppContext, Session
 from .text import L, t
 from .view import Shared, View, clear_of_badge, out_image
 
 ID = "norms"
 
 
-def render(ctx: AppContext, session: Session | None, lang: str) -> dict:
-    loaded, an = ctx.open(session)
-    norms = an.memo.get(("norms",), lambda: ctx.run(analysis.token_norms, loaded, an.pixel_values))
-    picture, table = views.token_norms(an, norms, lang)
-    return {"picture": clear_of_badge(picture), "table": table, **partner(ctx, loaded, an, lang)}
+def render(ctx: AppContext, opened: Opened, lang: str) -> dict:
+    picture, table = maps.token_norms(opened.an, work.token_norms(ctx, opened), lang)
+    return {"picture": clear_of_badge(picture), "table": table, **partner(ctx, opened, lang)}
 
 
-def partner(ctx: AppContext, loaded, an, lang: str) -> dict:
+def partner(ctx: AppContext, opened: Opened, lang: str) -> dict:
     """The other half of a with / without registers pair on the same photo (hidden when none is offered)."""
-    name = pairs.register_partner(loaded.name, ctx.policy.models)
+    name = pairs.register_partner(opened.loaded.name, ctx.policy.models)
     if name is None:
         hidden = gr.update(visible=False)
         return {"compare": hidden, "other_picture": gr.update(value=None, visible=False), "other_table": hidden}
-    other = ctx.model(name)
-
-    def norms():
-        pixels = (an.pixel_values if other.spec == loaded.spec
-                  else analysis.prepare_images(other, [an.upload])[0][1].pixel_values)
-        return ctx.run(analysis.token_norms, other, pixels), pixels.shape[-2:]
-
-    values, size = an.memo.get(("norms", name), norms)
-    seen = replace(an, prefix_names=other.prefix_names, grid=other.grid(tuple(size)))
-    picture, table = views.token_norms(seen, values, lang)
+    other, values, size = work.partner_norms(ctx, opened, name)
+    seen = replace(opened.an, prefix_names=other.prefix_names, grid=other.grid(tuple(size)))
+    picture, table = maps.token_norms(seen, values, lang)
     return {"compare": gr.update(value=t("norms_compare", lang), visible=True),
             "other_picture": gr.update(value=ctx.picture(clear_of_badge(picture)), visible=True,
                                        label=t("norms_other", lang, model=name)),

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import gradio as gr
 
-from vitviz import views
-from vitviz.models import LoadedModel
+from vitviz.core.loaded import LoadedModel
+from vitviz.pictures import maps
 from vitviz.posemb import NoAbsolutePositions
+from vitviz.service.context import AppContext, Opened
 
-from .context import AppContext, Expired, Session
 from .text import L
 from .view import Shared, View, clear_of_badge, out_image
 
@@ -21,22 +21,19 @@ def picture(ctx: AppContext, loaded: LoadedModel, grid: tuple[int, int] | None) 
     weights = ctx.weights(loaded)
     try:
         return ctx.model_picture(loaded, ("posemb", grid),
-                                 lambda: clear_of_badge(views.position_similarity(weights, grid)))
+                                 lambda: clear_of_badge(maps.position_similarity(weights, grid)))
     except NoAbsolutePositions:
         return None
 
 
-def render(ctx: AppContext, session: Session | None, lang: str) -> dict:
+def render(ctx: AppContext, opened: Opened | None, lang: str) -> dict:
     """The last analysis's model and grid; before any upload, the start model's own grid."""
-    try:
-        loaded, an = ctx.open(session)
-        grid = an.grid
-    except Expired:
-        loaded, grid = ctx.start, None
-    return {"picture": picture(ctx, loaded, grid)}
+    if opened is None:
+        return {"picture": picture(ctx, ctx.start, None)}
+    return {"picture": picture(ctx, opened.loaded, opened.an.grid)}
 
 
 def build(ctx: AppContext, shared: Shared) -> View:
     gr.Markdown(L("posemb_help"))
     image = out_image("posemb_map", "posemb")
-    return View(render, outputs={"picture": image})
+    return View(render, outputs={"picture": image}, first=("picture",), needs_session=False)

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import gradio as gr
 
-from vitviz import views
-from vitviz.analysis import Analysis
-from vitviz.models import LoadedModel
+from vitviz.pictures import maps
+from vitviz.service.context import AppContext, Opened
 
-from .context import AppContext, Session
 from .text import L, t
 from .view import (
     BADGE_BAND,
@@ -20,6 +18,7 @@ from .view import (
     head_dropdown,
     head_value,
     layer_slider,
+    opened_session,
     out_image,
     parse_head,
     query_radio,
@@ -29,29 +28,26 @@ from .view import (
 ID = "raw"
 
 
-def draw(loaded: LoadedModel, an: Analysis, lang: str, layer: int = 0, head: str = "mean",
-         one_scale: bool = False, alpha: float = 0.5, query: int = 0) -> dict:
+def render(ctx: AppContext, opened: Opened, lang: str, layer: int = 0, head: str = "mean",
+           one_scale: bool = False, alpha: float = 0.5, query: int = 0) -> dict:
+    an = opened.an
     query = int(query or 0) if int(query or 0) < an.prefix else 0
     head = head_value(head, an.num_heads)
-    grid, on_input, on_photo, means = views.raw_attention(an, layer, parse_head(head), one_scale, alpha, lang, query)
+    grid, on_input, on_photo, means = maps.raw_attention(an, layer, parse_head(head), one_scale, alpha, lang, query)
     return {"overview": clear_of_badge(grid), "on_input": on_input, "on_photo": on_photo,
-            "note": t("raw_probe", lang) if loaded.query_name == "probe" else "",
+            "note": t("raw_probe", lang) if opened.loaded.query_name == "probe" else "",
             "means": clear_of_badge(means),
             "layer": gr.update(maximum=an.num_layers - 1),
             "head": gr.update(choices=head_choices(an.num_heads, lang), value=head),
             "query": query_update(an.prefix_names, query)}
 
 
-def render(ctx: AppContext, session: Session | None, lang: str, **controls) -> dict:
-    return draw(*ctx.open(session), lang, **controls)
-
-
-def pick_tile(ctx: AppContext, session: Session | None, evt: gr.SelectData) -> dict:
-    """A click on the layers × heads overview (drawn below the badge band) selects that layer and head."""
-    _, an = ctx.open(session)
+def pick_tile(ctx: AppContext, opened: Opened, lang: str, evt: gr.SelectData, **controls) -> dict:
+    """A click on the layers × heads overview (drawn below the badge band): that layer and head, drawn."""
     x, y = evt.index
-    layer, head = views.overview_cell(an, x, y - BADGE_BAND)
-    return {"layer": layer, "head": str(head)}
+    layer, head = maps.overview_cell(opened.an, x, y - BADGE_BAND)
+    return render(ctx, opened, lang, **{**controls, "layer": layer, "head": str(head)}) | {"layer": layer,
+                                                                                           "head": str(head)}
 
 
 def build(ctx: AppContext, shared: Shared) -> View:
@@ -73,10 +69,11 @@ def build(ctx: AppContext, shared: Shared) -> View:
 
 
 def wire(ctx: AppContext, view: View, shared: Shared) -> None:
-    def select(session, lang, evt: gr.SelectData):
-        return view.updates(ctx, guarded(ctx, "overview click", lang, pick_tile, ctx, session, evt))
+    def select(session, lang, layer, head, one_scale, alpha, query, evt: gr.SelectData):
+        def work():
+            return pick_tile(ctx, opened_session(ctx, session), lang, evt, layer=layer, head=head,
+                             one_scale=one_scale, alpha=alpha, query=query)
+        return view.updates(ctx, guarded(ctx, "overview click", lang, work))
 
-    view.outputs["overview"].select(select, [shared.session, shared.lang],
-                                    [view.controls["layer"], view.controls["head"]], api_visibility="private").then(
-        view.handler(ctx), [shared.session, shared.lang, *view.controls.values()], view.targets(),
-        api_visibility="private", show_progress="hidden")
+    view.outputs["overview"].select(select, [shared.session, shared.lang, *view.controls.values()], view.targets(),
+                                    api_visibility="private", show_progress="hidden")

@@ -4,34 +4,29 @@ from __future__ import annotations
 
 import gradio as gr
 
-from vitviz import views
-from vitviz.analysis import Analysis
 from vitviz.attention import FUSIONS
-from vitviz.models import LoadedModel
+from vitviz.pictures import maps
+from vitviz.service.context import AppContext, Opened
 
-from .context import AppContext, Session
 from .text import L, t
 from .view import Shared, View, layer_slider, out_image, query_radio, query_update
 
 ID = "rollout"
 
 
-def draw(loaded: LoadedModel, an: Analysis, lang: str, fusion: str = "mean", discard: float = 0.0,
-         alpha: float = 0.5, start_layer: int = 0, query: int = 0) -> dict:
+def render(ctx: AppContext, opened: Opened, lang: str, fusion: str = "mean", discard: float = 0.0,
+           alpha: float = 0.5, start_layer: int = 0, query: int = 0) -> dict:
+    an = opened.an
     query = int(query or 0) if int(query or 0) < an.prefix else 0
-    on_input, on_photo = views.rollout(an, fusion, discard, alpha, start_layer or 0, lang, query)
+    on_input, on_photo = maps.rollout(an, fusion, discard, alpha, start_layer or 0, lang, query)
     return {"on_input": on_input, "on_photo": on_photo, "fusion": gr.update(choices=fusion_choices(lang)),
-            "note": t("rollout_probe", lang) if loaded.query_name == "probe" else "",
+            "note": t("rollout_probe", lang) if opened.loaded.query_name == "probe" else "",
             "start_layer": gr.update(maximum=an.num_layers - 1),
             "query": query_update(an.prefix_names, query)}
 
 
 def fusion_choices(lang: str) -> list[tuple[str, str]]:
     return [(t(f"fusion_{f}", lang), f) for f in FUSIONS]
-
-
-def render(ctx: AppContext, session: Session | None, lang: str, **controls) -> dict:
-    return draw(*ctx.open(session), lang, **controls)
 
 
 def build(ctx: AppContext, shared: Shared) -> View:
@@ -47,4 +42,4 @@ def build(ctx: AppContext, shared: Shared) -> View:
     return View(render,
                 controls={"fusion": fusion, "discard": discard, "alpha": shared.alpha, "start_layer": start_layer,
                           "query": query},
-                outputs={"on_input": on_input, "on_photo": on_photo, "note": note})
+                outputs={"on_input": on_input, "on_photo": on_photo, "note": note}, first=("on_input", "on_photo"))

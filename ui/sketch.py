@@ -9,7 +9,7 @@ public server must: here the posting is checked (bytes per image, layer index) a
 images are held to a count and a byte budget, and the preprocess reads each image's size from its
 header before decoding it and decodes only the drawing layers. Whatever is refused reaches the
 handler as ``refused(value)`` and the student gets a plain sentence. Gradio has no public API for
-this, so the instance's methods are wrapped (as ui/upload.py does); the browser test
+this, so the instance's methods are wrapped through ui.compat; the browser test
 tests/test_browser_guess.py fails the day this stops working. Never send the editor a property
 update (gr.update(visible=...)): Gradio would build a fresh copy of it without these bounds.
 """
@@ -24,6 +24,8 @@ import gradio as gr
 from PIL import Image
 
 from vitviz.activity import MAX_SIDE
+
+from . import compat
 
 BRUSH = "rgb(0, 200, 255)"
 BRUSH_RADIUS = 8               # pixels of the picture (~450 px): a stroke half a patch wide
@@ -51,7 +53,7 @@ def editor(label, elem_id: str, height: int | str | None = None) -> gr.ImageEdit
 
 def bound(ed: gr.ImageEditor) -> gr.ImageEditor:
     """Wrap the instance's accept_blobs and preprocess with the bounds above."""
-    accept, decode = ed.accept_blobs, ed.preprocess
+    accept, storage = ed.accept_blobs, compat.blob_storage(ed)
     lock = threading.Lock()
     rejected: dict[str, None] = {}          # ids refused while posting (ordered, bounded)
 
@@ -64,32 +66,33 @@ def bound(ed: gr.ImageEditor) -> gr.ImageEditor:
                 rejected[key] = None
                 while len(rejected) > 4 * MAX_PENDING:
                     rejected.pop(next(iter(rejected)))
-                ed.blob_storage.pop(key, None)
+                storage.pop(key, None)
                 return None
             accept(data)
-            _prune(ed.blob_storage, keep=key)
+            _prune(storage, keep=key)
         return None
 
-    accept_blobs._is_server_fn = True      # what Gradio's /component_server checks before calling it
-    ed.accept_blobs = accept_blobs
+    compat.server_function(ed, "accept_blobs", accept_blobs)
 
-    def preprocess(payload):
-        if payload is None:
-            return None
-        key = getattr(payload, "id", None)
-        with lock:
-            if key is not None and key in rejected:
-                rejected.pop(key)
-                ed.blob_storage.pop(key, None)
+    def bounded(decode):
+        def preprocess(payload):
+            if payload is None:
+                return None
+            key = getattr(payload, "id", None)
+            with lock:
+                if key is not None and key in rejected:
+                    rejected.pop(key)
+                    storage.pop(key, None)
+                    return {"background": None, "layers": [], "composite": None, _REFUSED: True}
+            try:
+                _check_and_trim(storage, payload)
+                return decode(payload)
+            except Exception:
+                storage.pop(key, None)
                 return {"background": None, "layers": [], "composite": None, _REFUSED: True}
-        try:
-            _check_and_trim(ed, payload)
-            return decode(payload)
-        except Exception:
-            ed.blob_storage.pop(key, None)
-            return {"background": None, "layers": [], "composite": None, _REFUSED: True}
+        return preprocess
 
-    ed.preprocess = preprocess
+    compat.wrap_preprocess(ed, bounded)
     return ed
 
 
@@ -121,13 +124,13 @@ def _prune(storage: dict, keep: str) -> None:
             return
 
 
-def _check_and_trim(ed: gr.ImageEditor, payload) -> None:
+def _check_and_trim(storage: dict, payload) -> None:
     """ValueError unless every drawing layer is at most MAX_IMAGE_BYTES and MAX_SIDE pixels a side
     (read from the header, before decoding); the background and composite are dropped unread:
     the score needs only the layers."""
     key = getattr(payload, "id", None)
     if key is not None:
-        entry = ed.blob_storage.get(key)
+        entry = storage.get(key)
         if entry is None:
             return
         layers = [b for b in entry.layers if b is not None]

@@ -9,14 +9,15 @@ from __future__ import annotations
 
 import gradio as gr
 
-from vitviz import i18n
+from vitviz.core import i18n
 
 from . import strings
 
-PAGE = i18n.Strings({lang: {**i18n.STRINGS[lang], **strings.STRINGS[lang]} for lang in strings.STRINGS})
+PAGE = i18n.Strings(strings.STRINGS, fallback=i18n.LIBRARY)   # the page's words, then the library's
 t, say = PAGE.t, PAGE.say
 # Our keys are prefixed: Gradio's own translations use plain keys such as "image".
-I18N = gr.I18n(**{lang: {f"vv_{k}": v for k, v in table.items()} for lang, table in PAGE.tables.items()})
+I18N = gr.I18n(**{lang: {f"vv_{k}": v for k, v in {**i18n.STRINGS[lang], **table}.items()}
+                  for lang, table in strings.STRINGS.items()})
 
 
 def L(key: str):
@@ -24,18 +25,9 @@ def L(key: str):
     return I18N(f"vv_{key}")
 
 
-# The page language: Gradio translates static labels in the browser from the browser's language.
-# The radio switches it live through the frontend's own changeLocale (found among the loaded
-# modules), and also tells the server which language to write messages in.
+# The page language: Gradio translates static labels in the browser from the browser's language; the
+# radio switches it live (ui.compat.SET_LANG_JS) and tells the server which language to write messages in.
 DETECT_LANG_JS = "() => ((navigator.language || 'en').toLowerCase().startsWith('ko') ? 'ko' : 'en')"
-SET_LANG_JS = """async (lang) => {
-  try {
-    const url = performance.getEntriesByType("resource").map((e) => e.name)
-      .find((n) => /\\/assets\\/core-[^/]*\\.js$/.test(n));
-    if (url) { const core = await import(url); if (core.changeLocale) core.changeLocale(lang); }
-  } catch (e) { console.warn("vitviz: could not switch the page language", e); }
-  return lang;
-}"""
 
 # Small pictures (a 28×28 garment) are scaled up crisply instead of shown as a thumbnail, and the
 # section tabs read as the top level of the page.

@@ -1,9 +1,9 @@
 """The top of the page: the photo, model and size, the prediction, and the one forward pass.
 
 An upload is analyzed once (batched with other uploads in a burst); the analysis goes to the
-store and the tab keeps a ``Session``. The answer brings the first pictures with it (patch grid,
-tokens, rollout, position embeddings: what ``/analyze`` has always returned through the API);
-every other view renders from the session when it is shown.
+store and the tab keeps a ``Session``. The answer brings with it the outputs the views name as
+``first`` (patch grid, tokens, rollout, position embeddings: what ``/analyze`` has always returned
+through the API); every other view renders from the session when it is shown.
 """
 
 from __future__ import annotations
@@ -13,22 +13,26 @@ from dataclasses import dataclass
 
 import gradio as gr
 
-from vitviz import hosting, memory, models, views, zeroshot
-from vitviz.limits import format_size
-from vitviz.preprocess import BadImage
+from vitviz import models
+from vitviz.core import memory
+from vitviz.core.labels import DEFAULT_LABELS
+from vitviz.core.limits import format_size
+from vitviz.core.preprocess import BadImage
+from vitviz.pictures import maps
+from vitviz.quant import THRESHOLDS
+from vitviz.service import examples, hosting
+from vitviz.service.context import AppContext, Expired, Opened, failure_message
 
-from . import examples, patches, posemb, rollout
-from .context import AppContext, Expired, failure_message
+from . import compat
 from .text import L, say, t
-from .view import files
+from .view import View, files
 
-BATCH = 4          # uploads per batch in a burst: 4 beat 8 (1.70× vs 1.27×, peak 2.3 vs 2.8 GB) and 2 (1.38×)
+# Uploads per batch in a burst (the measurements behind 4: results/measured.md, "Upload batches").
+BATCH = 4
 # Uploads that may wait for the model. At ~0.3 s each on two CPU cores the last waits ~10 s;
 # a longer wait helps nobody, and a flood must not pile up. Beyond it: "busy, try again".
 MAX_WAITING = 32
-# The names of the analysis's outputs, in the order the batched handler returns them.
-OUTPUTS = ("status", "predictions", "session", "patch_grid", "tokens", "shapes", "rollout_input",
-           "rollout_photo", "posemb")
+OWN = ("status", "predictions", "session")     # the analysis's own outputs, before the views' first pictures
 
 
 @dataclass
@@ -42,23 +46,29 @@ class Inputs:
 
 # ---------------------------------------------------------------- handlers
 
-def analyze_many(ctx: AppContext, images: list, model_names: list, sizes: list, langs: list,
-                 labels: list | None = None) -> list[list]:
+def first_outputs(views: dict[str, View]) -> list[tuple[View, str]]:
+    """The outputs drawn with every analysis, view by view in the page's order."""
+    return [(view, name) for view in views.values() for name in view.first]
+
+
+def analyze_many(ctx: AppContext, views: dict[str, View], images: list, model_names: list, sizes: list,
+                 langs: list, labels: list | None = None) -> list[list]:
     """Gradio's batched handler: a burst of uploads, grouped by model, size and typed labels, one
     forward per group. The torch work and the drawing run on the model thread; the pictures are
-    written as files here, beside it. Returns one column per name in OUTPUTS."""
+    written as files here, beside it. Returns one column per output: OWN, then first_outputs."""
     try:
-        results = ctx.runner.on_thread(analyze_uploads, ctx, images, model_names, sizes, langs, labels)
+        results = ctx.runner.on_thread(analyze_uploads, ctx, views, images, model_names, sizes, langs, labels)
     finally:
         ctx.waiting.done(len(images))
-    columns = [[files(ctx, r.get(name)) for r in results] for name in OUTPUTS]
+    keys = list(OWN) + [(view.id, name) for view, name in first_outputs(views)]
+    columns = [[files(ctx, r.get(key)) for r in results] for key in keys]
     memory.trim()
     return columns
 
 
-def analyze_uploads(ctx: AppContext, images: list, model_names: list, sizes: list, langs: list,
-                    labels: list | None = None) -> list[dict]:
-    """Each upload's outputs by name (pictures as arrays)."""
+def analyze_uploads(ctx: AppContext, views: dict[str, View], images: list, model_names: list, sizes: list,
+                    langs: list, labels: list | None = None) -> list[dict]:
+    """Each upload's outputs by key (OWN's names, (view id, output name) for the views'), pictures as arrays."""
     results: list[dict | None] = [None] * len(images)
     groups: dict = {}
     labels = labels or [None] * len(images)
@@ -69,12 +79,12 @@ def analyze_uploads(ctx: AppContext, images: list, model_names: list, sizes: lis
             groups.setdefault((name, size, typed), []).append(i)
     for (name, size, typed), idx in groups.items():
         images_, langs_ = [images[i] for i in idx], [langs[i] for i in idx]
-        for i, named in zip(idx, analyze_group(ctx, images_, name, size, langs_, typed)):
+        for i, named in zip(idx, analyze_group(ctx, views, images_, name, size, langs_, typed)):
             results[i] = named
     return results
 
 
-def analyze_group(ctx: AppContext, images: list, name: str, size: str, langs: list[str],
+def analyze_group(ctx: AppContext, views: dict[str, View], images: list, name: str, size: str, langs: list[str],
                   labels: str | None = None) -> list[dict]:
     """Uploads that share a model, a size and typed labels: one forward pass; a bad file only fails itself."""
     t0 = time.perf_counter()
@@ -83,35 +93,32 @@ def analyze_group(ctx: AppContext, images: list, name: str, size: str, langs: li
         hw = ctx.input_size(loaded, size)
         analyses, on_cpu = ctx.analyze(loaded, images, hw)
     except Exception as exc:
-        if len(images) > 1 and not _applies_to_all(exc):
-            return [analyze_group(ctx, [image], name, size, [lang], labels)[0] for image, lang in zip(images, langs)]
+        if len(images) > 1 and isinstance(exc, BadImage):     # a bad image fails itself; the rest go on
+            return [analyze_group(ctx, views, [image], name, size, [lang], labels)[0]
+                    for image, lang in zip(images, langs)]
         return [{"status": failure_message(exc, lang, "analysis")} for lang in langs]
     seconds = (time.perf_counter() - t0) / len(images)
-    return [first_pictures(ctx, loaded, an, lang, seconds, on_cpu) for an, lang in zip(analyses, langs)]
+    return [answer(ctx, views, ctx.keep(loaded, an), lang, seconds, on_cpu) for an, lang in zip(analyses, langs)]
 
 
-def _applies_to_all(exc: Exception) -> bool:
-    """A refusal of the model or size is everybody's in the group; a bad image is its own."""
-    return not isinstance(exc, BadImage)
-
-
-def first_pictures(ctx: AppContext, loaded, an, lang: str, seconds: float, on_cpu: bool) -> dict:
+def answer(ctx: AppContext, views: dict[str, View], opened: Opened, lang: str, seconds: float, on_cpu: bool) -> dict:
+    """An analysis's status, top-5 and session, and the views' first outputs drawn from it."""
+    loaded = opened.loaded
     status = say("ok", lang, model=loaded.name, device=loaded.device, dtype=precision(loaded, lang), seconds=seconds)
     notes = [model_notes(loaded, lang)] + ([t("gpu_fallback", lang)] if on_cpu else [])
-    status = "\n\n".join([status] + [n for n in notes if n])
-    seen = patches.draw(loaded, an, lang)
-    roll = rollout.draw(loaded, an, lang)
-    session = ctx.keep(loaded, an)
-    return {"status": status, "predictions": views.predictions(an, lang), "session": session,
-            "patch_grid": seen["patch_grid"], "tokens": seen["tokens"], "shapes": seen["shapes"],
-            "rollout_input": roll["on_input"], "rollout_photo": roll["on_photo"],
-            "posemb": posemb.picture(ctx, loaded, an.grid)}
+    out = {"status": "\n\n".join([status] + [n for n in notes if n]),
+           "predictions": maps.predictions(opened.an, lang), "session": opened.session}
+    for view in views.values():
+        if view.first:
+            drawn = view.render(ctx, opened, lang)
+            out.update({(view.id, name): drawn.get(name) for name in view.first})
+    return out
 
 
 def predictions_in(ctx: AppContext, session, lang: str):
     """The session's top-5 with class names in lang (nothing to change without an analysis)."""
     try:
-        return views.predictions(ctx.open(session)[1], lang)
+        return maps.predictions(ctx.open(session).an, lang)
     except Expired:
         return gr.update()
 
@@ -127,11 +134,10 @@ def precision(loaded, lang: str) -> str:
 
 def int8_note(loaded, lang: str) -> str:
     """Why int8 does not serve, with the measured fidelity, when the gate said no."""
-    from vitviz.quant import THRESHOLDS as need
-
     fid = getattr(loaded.compiled, "fidelity", None)
     if loaded.dtype != "int8" or not getattr(loaded.compiled, "gate_failed", False) or fid is None:
         return ""
+    need = THRESHOLDS
     return t("int8_gate_failed", lang, top1=f"{fid.top1:.0%}", rollout=f"{fid.rollout:.3f}",
              attention=f"{min(fid.attention):.3f}", need_top1=f"≥ {need['top1']:.0%}",
              need_rollout=f"≥ {need['rollout']}", need_attention=f"≥ {need['attention']}")
@@ -187,7 +193,7 @@ def on_model_change(ctx: AppContext, name: str, lang: str) -> dict:
             "examples": gr.Dataset(samples=examples.order(loaded)), "labels": gr.update(visible=loaded.typed_labels)}
 
 
-# ---------------------------------------------------------------- layout
+# ---------------------------------------------------------------- layout and events
 
 def build(ctx: AppContext) -> tuple[Inputs, dict]:
     """The input column and the predictions; returns the inputs and the outputs by name."""
@@ -205,7 +211,7 @@ def build(ctx: AppContext) -> tuple[Inputs, dict]:
                                     scale=3, **typed)
                 size = gr.Dropdown(size_choices(ctx.start), value=size_choices(ctx.start)[0][1],
                                    label=L("resolution"), scale=2, elem_id="size", **typed)
-            labels = gr.Textbox(", ".join(zeroshot.DEFAULT_LABELS), label=L("labels"), info=L("labels_info"),
+            labels = gr.Textbox(", ".join(DEFAULT_LABELS), label=L("labels"), info=L("labels_info"),
                                 max_lines=1, visible=ctx.start.typed_labels, elem_id="labels")
             gallery = gr.Examples(examples.order(ctx.start), inputs=[image], label=L("examples"),
                                   examples_per_page=16)
@@ -214,19 +220,51 @@ def build(ctx: AppContext) -> tuple[Inputs, dict]:
     return Inputs(image, model, size, gallery.dataset, labels), {"predictions": predictions}
 
 
+def wire(ctx: AppContext, inputs: Inputs, own: dict, views: dict[str, View], lang: gr.Radio, refresh: dict) -> None:
+    """Upload, model or size -> admission (queue length) -> the batched analysis -> the view on show
+    redrawn for the new session. own: the components of OWN by name. (Chained rather than on the
+    session's change event: that event can run before a batched function's new state is stored,
+    and would see the old one.)"""
+    outputs = [own[name] for name in OWN] + [view.outputs[name] for view, name in first_outputs(views)]
+    private = {"api_visibility": "private"}
+
+    def admitted(lang):
+        admit(ctx, lang)
+
+    def analyze(images, model_names, sizes, langs, labels=None):   # labels last: older API calls omit them
+        return analyze_many(ctx, views, images, model_names, sizes, langs, labels)
+
+    def on_model(name, lang):
+        named = on_model_change(ctx, name, lang)
+        return {{"size": inputs.size, "examples": inputs.examples, "labels": inputs.labels}[k]: v
+                for k, v in named.items()}
+
+    def then_analyze(event, **api):
+        event.success(analyze, [inputs.image, inputs.model, inputs.size, lang, inputs.labels], outputs, batch=True,
+                      max_batch_size=BATCH, **api).then(**refresh, **private, show_progress="hidden")
+
+    then_analyze(inputs.image.change(admitted, [lang], None, queue=False, **private), api_name="analyze",
+                 api_description="Analyze a photo: status, top-5, patch grid, tokens, shapes, rollout over the "
+                                 "input and the photo, position-embedding similarity.")
+    then_analyze(inputs.size.input(admitted, [lang], None, queue=False, **private), **private)
+    then_analyze(inputs.labels.submit(admitted, [lang], None, queue=False, **private), **private)
+    then_analyze(inputs.model.input(on_model, [inputs.model, lang], [inputs.size, inputs.examples, inputs.labels],
+                                    queue=False, **private).then(admitted, [lang], None, queue=False, **private),
+                 **private)
+
+
 def tolerate_undecodable(image: gr.Image) -> gr.Image:
     """Make an image input's decoding never raise: a file PIL cannot open reaches our handler
-    as a path, and vitviz explains the problem in the user's language. Gradio has no public API
-    for this (its decoder raises in English), so the instance's preprocess is wrapped; a subclass
-    would be treated as a custom component with its own frontend.
-    tests/test_app.py::test_bad_file_gets_a_message_and_the_server_keeps_serving fails the day this stops working."""
-    decode = image.preprocess
+    as a path, and vitviz explains the problem in the user's language (Gradio's decoder raises in
+    English). tests/test_app.py::test_bad_file_gets_a_message_and_the_server_keeps_serving fails the
+    day this stops working."""
+    def tolerant(decode):
+        def preprocess(payload):
+            try:
+                return decode(payload)
+            except Exception:
+                return getattr(payload, "path", None)
+        return preprocess
 
-    def preprocess(payload):
-        try:
-            return decode(payload)
-        except Exception:
-            return getattr(payload, "path", None)
-
-    image.preprocess = preprocess
+    compat.wrap_preprocess(image, tolerant)
     return image

@@ -1,10 +1,12 @@
 """What every view has, and the components several views use.
 
-A view module (ui/rollout.py, ...) has a module-level ``render(ctx, session, lang, **controls)``
+A view module (ui/rollout.py, ...) has a module-level ``render(ctx, opened, lang, **controls)``
 that returns its outputs by name, and a ``build(ctx, shared)`` that lays out its content (inside
 the tab the composer opened) and returns a ``View``: its controls and outputs by the same names.
-The View turns a render into Gradio's ``{component: value}`` updates, so no list of outputs is
-ever matched by position and tests read results by name.
+The View opens the tab's session once per event and hands it to ``render`` as an ``Opened`` (the
+analysis and the model that made it; None for a view that also shows something without one), and
+turns the render into Gradio's ``{component: value}`` updates, so no list of outputs is ever
+matched by position and tests read results by name.
 """
 
 from __future__ import annotations
@@ -16,8 +18,8 @@ import gradio as gr
 import numpy as np
 
 from vitviz.attention import Head
+from vitviz.service.context import AppContext, Expired, Opened, Session, failure_message
 
-from .context import AppContext, Expired, Session, failure_message
 from .text import L, t
 
 BADGE_BAND = 36   # pixels of white above a tile sheet, for Gradio's label badge (30 px tall in presentation mode)
@@ -34,11 +36,13 @@ class Shared:
 @dataclass
 class View:
     """A view's content. The composer (app.py) opens its tab and fills in id, section and tab."""
-    render: Callable[..., dict[str, Any]]      # render(ctx, session, lang, **controls) -> {output name: value}
+    render: Callable[..., dict[str, Any]]      # render(ctx, opened, lang, **controls) -> {output name: value}
     controls: dict[str, Any] = field(default_factory=dict)   # render's keyword -> input component
     outputs: dict[str, Any] = field(default_factory=dict)    # output name -> component
     # render may also return a control by its name (choices and ranges that follow the model)
     extra: dict[str, Any] = field(default_factory=dict)      # other components its wire() uses (buttons)
+    first: tuple[str, ...] = ()                # outputs drawn with every analysis (the /analyze API returns them)
+    needs_session: bool = True                 # False: render also runs without an analysis (opened None)
     id: str = ""
     section: str = ""                          # "see", "explain" or "learn"
     tab: gr.Tab | None = None
@@ -55,19 +59,33 @@ class View:
         by_name = {**self.controls, **self.outputs}
         return {by_name[name]: files(ctx, value) for name, value in named.items()}
 
-    def handler(self, ctx: AppContext) -> Callable:
-        """A Gradio handler: (session, lang, *controls) -> updates."""
-        names = list(self.controls)
+    def handler(self, ctx: AppContext, render: Callable | None = None) -> Callable:
+        """A Gradio handler: (session, lang, *controls) -> updates. The session is opened once, here;
+        render: another function of the view's (a button's action) with render's signature."""
+        names, render = list(self.controls), render or self.render
+
+        def work(session: Session | None, lang: str, values: dict):
+            return render(ctx, opened_session(ctx, session, self.needs_session), lang, **values)
 
         def handle(session: Session | None, lang: str, *values):
-            named = guarded(ctx, f"view {self.id}", lang, self.render, ctx, session, lang, **dict(zip(names, values)))
-            return self.updates(ctx, named)
+            return self.updates(ctx, guarded(ctx, f"view {self.id}", lang, work, session, lang,
+                                             dict(zip(names, values))))
 
         return handle
 
     def refresh(self, ctx: AppContext, data: dict, session, lang: str) -> dict:
         """Render from a dict of every input's value (a Gradio handler with a set of inputs)."""
         return self.handler(ctx)(session, lang, *(data[c] for c in self.controls.values()))
+
+
+def opened_session(ctx: AppContext, session: Session | None, needed: bool = True) -> Opened | None:
+    """The session opened (Expired when its analysis is gone), or None where the view needs none."""
+    try:
+        return ctx.open(session)
+    except Expired:
+        if needed:
+            raise
+        return None
 
 
 def guarded(ctx: AppContext, what: str, lang: str, fn: Callable, *args, **kwargs) -> dict:

@@ -1,6 +1,7 @@
 """Command line: the app's figures for many images, and pre-fetching models for offline classrooms.
 
-    python -m vitviz explain IMAGE_OR_FOLDER... --out DIR [--model ID] [--labels "cat, dog"] [--batch 8]
+    python -m vitviz explain IMAGE_OR_FOLDER... --out DIR [--model ID] [--methods chefer legrad ...]
+                             [--labels "cat, dog"] [--batch 8]
     python -m vitviz prefetch [MODEL ...]        # download into the Hugging Face cache while online
 """
 
@@ -10,6 +11,18 @@ import argparse
 import json
 import sys
 from pathlib import Path
+
+import torch
+
+from . import methods, models, quant
+from .analysis import analyze_batch
+from .core.compiled import MAX_BATCH
+from .core.i18n import say
+from .core.labels import parse_labels
+from .core.limits import RequestRefused
+from .core.preprocess import BadImage
+from .pictures import maps
+from .posemb import NoAbsolutePositions
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff"}
 
@@ -25,36 +38,33 @@ def expand(paths: list[str]) -> list[Path]:
     return out
 
 
-def figures(loaded, an) -> dict:
-    """name -> (H, W, 3) uint8: the app's class-agnostic figures plus the class-specific map."""
-    from . import views
-    from .explain import class_maps
-    from .posemb import NoAbsolutePositions
+def figures(loaded, an, method_ids=("chefer",)) -> dict:
+    """name -> (H, W, 3) uint8: the app's class-agnostic figures, and each named method's map of the
+    predicted class over the photo ("class_<id>" for class-specific methods, "map_<id>" for the others)."""
+    from .methods.attention_maps import DINO_MASS
 
-    grid, tokens = views.patches(an)
-    ro_seen, ro_photo = views.rollout(an, "mean", 0.0, 0.5)
-    raw_grid, _, _, raw_means = views.raw_attention(an, an.num_layers - 1, None, False, 0.5)
+    grid, tokens = maps.patches(an)
+    ro_seen, ro_photo = maps.rollout(an, "mean", 0.0, 0.5)
+    raw_grid, _, _, raw_means = maps.raw_attention(an, an.num_layers - 1, None, False, 0.5)
     out = {"patch_grid": grid, "tokens": tokens, "rollout": ro_seen, "rollout_photo": ro_photo,
            "raw_attention": raw_grid, "raw_attention_layer_means": raw_means,
-           "dino_heads": views.dino_heads(an, views.DINO_MASS),
-           "attention_distance": views.attention_distance_plot(an)}
+           "dino_heads": maps.dino_heads(an, DINO_MASS),
+           "attention_distance": maps.attention_distance_plot(an)}
     try:
-        out["position_similarity"] = views.position_similarity(loaded, an.grid)
+        out["position_similarity"] = maps.position_similarity(loaded, an.grid)
     except NoAbsolutePositions:
         pass
-    if loaded.has_classifier:
-        maps = class_maps(loaded, an, an.top(1)[0][0])
-        out["class_chefer"] = views.class_specific(an, maps, "chefer", 0.5)[1]
+    wanted = [m for m in method_ids if loaded.has_classifier or not methods.get(m).class_specific]
+    if wanted:
+        made = methods.maps(loaded, an, wanted)
+        for m in wanted:
+            prefix = "class" if methods.get(m).class_specific else "map"
+            out[f"{prefix}_{m}"] = maps.class_specific(an, {m: torch.from_numpy(made[m])}, m, 0.5)[1]
     return out
 
 
 def explain(argv: list[str]) -> int:
     from PIL import Image
-
-    from . import models, quant
-    from .analysis import analyze_batch
-    from .compiled import MAX_BATCH
-    from .preprocess import BadImage
 
     p = argparse.ArgumentParser(prog="python -m vitviz explain")
     p.add_argument("images", nargs="+", help="image files or folders")
@@ -65,6 +75,8 @@ def explain(argv: list[str]) -> int:
     p.add_argument("--batch", type=int, default=8)
     p.add_argument("--labels", default=None, help='comma-separated labels for CLIP / SigLIP, e.g. "cat, dog" '
                    '(read as "a photo of a cat"); required for them, refused for classifiers')
+    p.add_argument("--methods", nargs="+", default=["chefer"], choices=methods.ids(),
+                   help="the methods whose map of the predicted class is drawn over each photo (default: chefer)")
     a = p.parse_args(argv)
     try:
         from tqdm.auto import tqdm
@@ -97,7 +109,7 @@ def explain(argv: list[str]) -> int:
         for f, an in results:
             folder = out / f.stem
             folder.mkdir(parents=True, exist_ok=True)
-            for name, img in figures(loaded, an).items():
+            for name, img in figures(loaded, an, a.methods).items():
                 Image.fromarray(img).save(folder / f"{name}.png")
             (folder / "predictions.txt").write_text("".join(f"{lab}\t{p:.4f}\n" for _, lab, p in an.top(5)))
     out.mkdir(parents=True, exist_ok=True)
@@ -111,10 +123,6 @@ def explain(argv: list[str]) -> int:
 def with_labels(loaded, labels: str | None):
     """The model scoring the typed labels (CLIP, SigLIP), the model itself (classifiers, backbones), or
     None after saying why the labels are missing, refused or out of bounds."""
-    from .i18n import say
-    from .limits import RequestRefused
-    from .zeroshot import bind, parse_labels
-
     if not loaded.typed_labels:
         if labels is not None:
             print(f"--labels is for models that score typed labels (CLIP, SigLIP); {loaded.name} has its own "
@@ -125,19 +133,17 @@ def with_labels(loaded, labels: str | None):
         print(f'{loaded.name} scores labels you type: add --labels "cat, dog, car".', file=sys.stderr)
         return None
     try:
-        return bind(loaded, parse_labels(labels))
+        return loaded.with_labels(parse_labels(labels))
     except RequestRefused as exc:
         print(say(exc.key, "en", **exc.fields), file=sys.stderr)
         return None
 
 
 def prefetch(argv: list[str]) -> int:
-    from . import models
-
     p = argparse.ArgumentParser(prog="python -m vitviz prefetch")
     p.add_argument("names", nargs="*", help="Hub ids (default: every model in the app's selector)")
     a = p.parse_args(argv)
-    names = a.names or [n for n in models.KNOWN_MODELS if n != models.BUNDLED]
+    names = a.names or [n for n in models.known_models() if n != models.BUNDLED]
     from huggingface_hub import snapshot_download
 
     bad = 0

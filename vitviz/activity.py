@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, ImageDraw
 
-from . import render as R
+from .pictures import render as R
 
 MAX_SIDE = 2048        # a drawing layer larger than this on a side is refused (the picture is ~450 px)
 PEAK_COVER = 0.5       # the peak counts as found when the drawing covers this share of its patch

@@ -13,8 +13,8 @@ import numpy as np
 import torch
 from PIL import Image
 
-from .cache import Cache
-from .preprocess import Prepared, open_image, prepare
+from .core.cache import Cache
+from .core.preprocess import Prepared, open_image, prepare
 
 # Maps over the photo are drawn at most this large (render.overlay_on_upload), so an analysis keeps
 # a copy of this size, not the upload: a 12-megapixel phone photo would hold 36 MB per session.
@@ -38,7 +38,7 @@ class Analysis:
     attentions: torch.Tensor             # (L, H, N, N) in STORE_DTYPE, N = prefix + gh·gw
     probs: np.ndarray | None             # (K,) softmax over classes; None for backbones without a head
     labels: dict[int, str]               # class index -> the model's own label
-    class_names: dict[str, dict[int, str]]   # language -> class index -> the name shown (vitviz.classnames)
+    class_names: dict[str, dict[int, str]]   # language -> class index -> the name shown (vitviz.core.classnames)
     memo: Cache = field(default_factory=lambda: Cache(max_entries=8))  # per-image results (class maps by target)
     probe: torch.Tensor | None = None    # (H, N) an attention-pooling probe's attention (SigLIP: no [CLS]), STORE_DTYPE
 
@@ -73,9 +73,8 @@ class Analysis:
 
 
 def forward(loaded, pixel_values: torch.Tensor, output_attentions: bool = True, **kw):
-    """Run the model on a (B, 3, H, W) batch; interpolate position embeddings when the
-    input size differs from the model's."""
-    model = loaded.model
+    """Run the model on a (B, 3, H, W) batch as its adapter runs it; interpolate position embeddings
+    when the input size differs from the model's."""
     x = pixel_values.to(loaded.device, loaded.torch_dtype)
     if tuple(x.shape[-2:]) != tuple(loaded.input_size):
         kw["interpolate_pos_encoding"] = True
@@ -83,12 +82,7 @@ def forward(loaded, pixel_values: torch.Tensor, output_attentions: bool = True, 
         out = loaded.compiled(x)          # None unless a checked compiled forward fits this call
         if out is not None:
             return out
-    if loaded.family == "vit_mae" and "noise" not in kw:
-        # Attention views need every patch in order: MAE shuffles tokens by argsort(noise) even at
-        # mask ratio 0, so give it increasing noise (identity order). The masked pass is separate.
-        n = (x.shape[-2] // loaded.patch_size) * (x.shape[-1] // loaded.patch_size)
-        kw["noise"] = torch.arange(n, dtype=torch.float32, device=x.device).expand(x.shape[0], n)
-    return model(pixel_values=x, output_attentions=output_attentions, **kw)
+    return loaded.forward(x, output_attentions=output_attentions, **kw)
 
 
 def image_attentions(attentions, i: int) -> torch.Tensor:
@@ -199,3 +193,21 @@ def _accepts(module, name: str) -> bool:
 def analyze(loaded, image, size: tuple[int, int] | None = None) -> Analysis:
     """Analyze one image (path, bytes, array or PIL image)."""
     return analyze_batch(loaded, [image], size)[0]
+
+
+def embedding_filters(model, k: int = 28) -> np.ndarray:
+    """ViT paper Fig. 7 (left): the leading principal components of the patch projection,
+    each drawn as a P×P RGB patch. Returns (k, P, P, C) in [0, 1]."""
+    if hasattr(model, "patch_embed"):                       # ScratchViT: Linear over (C, P, P) pixels
+        cfg = model.config
+        w = model.patch_embed.proj.weight.reshape(cfg.hidden_size, cfg.num_channels, cfg.patch_size, cfg.patch_size)
+    else:
+        w = model.base_model.embeddings.patch_embeddings.projection.weight  # Conv2d (D, C, P, P)
+    d, c, p, q = w.shape
+    flat = w.detach().float().reshape(d, -1)
+    flat = flat - flat.mean(0, keepdim=True)
+    _, _, vt = torch.linalg.svd(flat, full_matrices=False)
+    comps = vt[:k].reshape(-1, c, p, q)
+    lo = comps.amin((1, 2, 3), keepdim=True)
+    hi = comps.amax((1, 2, 3), keepdim=True)
+    return ((comps - lo) / (hi - lo).clamp_min(1e-12)).permute(0, 2, 3, 1).numpy()

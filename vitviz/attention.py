@@ -102,9 +102,22 @@ def rollout_row(att: torch.Tensor, query: int = 0, fusion: str = "mean", discard
 def rollout_fused_row(fused: torch.Tensor, query: int = 0, discard: float = 0.0, keep: int = 1) -> torch.Tensor:
     """Row `query` of rollout_fused(fused, ...), multiplied from the left: (L, N, N) -> (N,)."""
     a_hat = residual_rows(fused, discard, keep)
-    row = a_hat[-1, query]
-    for layer in range(a_hat.shape[0] - 2, -1, -1):     # views: flip(0) would copy every layer
+    return rollout_from(one_hot(query, a_hat.shape[-1], a_hat.dtype), a_hat)
+
+
+def rollout_from(start: torch.Tensor, a_hat: torch.Tensor) -> torch.Tensor:
+    """start · Â_L ··· Â_1: a row over the last layer's tokens (N,) carried back to the input tokens
+    through per-layer matrices a_hat (L, N, N) (residual_rows). A one-hot start is a token's rollout;
+    an attention-pooling probe's row starts where the probe reads."""
+    row = start.to(a_hat.dtype)
+    for layer in range(a_hat.shape[0] - 1, -1, -1):     # views: flip(0) would copy every layer
         row = row @ a_hat[layer]
+    return row
+
+
+def one_hot(index: int, n: int, dtype=torch.float32) -> torch.Tensor:
+    row = torch.zeros(n, dtype=dtype)
+    row[index] = 1.0
     return row
 
 
@@ -123,24 +136,31 @@ def chefer_relevance(att: torch.Tensor, grads: torch.Tensor) -> torch.Tensor:
 
 
 def chefer_row(att: torch.Tensor, grads: torch.Tensor, query: int = 0) -> torch.Tensor:
-    """Row `query` of chefer_relevance(att, grads) without forming the matrix: (L, H, N, N) x2 -> (N,).
+    """Row `query` of chefer_relevance(att, grads) without forming the matrix: (L, H, N, N) x2 -> (N,)."""
+    return chefer_from(one_hot(query, att.shape[-1]), att, grads)
 
-    R = (I + Ā_L) ··· (I + Ā_1), so e_q^T·R is L vector-matrix products from the left (O(L·N²))
-    instead of L matrix products (O(L·N³)); a map needs only the [CLS] row.
-    """
+
+def chefer_from(start: torch.Tensor, att: torch.Tensor, grads: torch.Tensor) -> torch.Tensor:
+    """start · chefer_relevance(att, grads), (N,) and (L, H, N, N) x2 -> (N,), without forming the matrix.
+
+    R = (I + Ā_L) ··· (I + Ā_1), so start·R is L vector-matrix products from the left (O(L·N²))
+    instead of L matrix products (O(L·N³)); a map needs only one row ([CLS]'s, or a probe's)."""
     att, grads = _check(att), _check(grads)
-    row = torch.zeros(att.shape[-1], dtype=att.dtype, device=att.device)
-    row[query] = 1.0
+    row = start.to(att.dtype)
     for layer in reversed(range(att.shape[0])):     # views, layer by layer: flip(0) would copy every layer
         row = row + row @ (grads[layer] * att[layer]).clamp_min(0).mean(0)
     return row
 
 
+def gradient_weighted(att: torch.Tensor, grads: torch.Tensor) -> torch.Tensor:
+    """Per layer, mean_h((A ⊙ ∂y_c/∂A)⁺): (L, H, N, N) x2 -> (L, N, N), what gradient rollout rolls out."""
+    return torch.stack([(g * a).clamp_min(0).mean(0) for a, g in zip(_check(att), _check(grads))])
+
+
 def grad_rollout_row(att: torch.Tensor, grads: torch.Tensor, query: int = 0, discard: float = 0.0,
                      keep: int = 1) -> torch.Tensor:
     """Row `query` of grad_rollout_matrix(att, grads, ...) without forming the matrix: (L, H, N, N) x2 -> (N,)."""
-    fused = torch.stack([(g * a).clamp_min(0).mean(0) for a, g in zip(_check(att), _check(grads))])
-    return rollout_fused_row(fused, query, discard, keep)
+    return rollout_fused_row(gradient_weighted(att, grads), query, discard, keep)
 
 
 def grad_rollout_matrix(att: torch.Tensor, grads: torch.Tensor, discard: float = 0.0, keep: int = 1) -> torch.Tensor:

@@ -129,7 +129,7 @@ class FileSamples(Samples):
         return len(self.files)
 
     def sample(self, i: int):
-        from .preprocess import open_image
+        from .core.preprocess import open_image
 
         return open_image(self.files[i]), int(self.labels[i]), None
 

@@ -23,9 +23,10 @@ import torch
 from PIL import Image
 
 from . import attention as A
-from . import render, views
 from .analysis import analyze_batch, forward
-from .preprocess import BadImage, prepare
+from .core.preprocess import BadImage, prepare
+from .pictures import maps as views
+from .pictures import render
 
 # Webcams send 0.3–2 megapixels; 4K is the most a browser camera gives. Larger is refused unread.
 MAX_FRAME_PIXELS = 3840 * 2160
@@ -144,7 +145,7 @@ def frame_rollout(loaded, img: Image.Image) -> tuple[np.ndarray, tuple, torch.Te
 
     An upload's analysis keeps every head's attention for the other views; a frame needs only the
     rollout, so the heads are averaged per layer as the forward returns them (in float32, as
-    attention.fuse_heads does) and nothing is copied for storage: ~30 ms less per ViT-B/16 frame.
+    attention.fuse_heads does) and nothing is copied for storage (results/measured.md, "Live frames").
     A model read by a pooling probe instead of [CLS] (SigLIP) takes the analysis's own way."""
     if loaded.query_name != "[CLS]" or not loaded.prefix:
         an = analyze_batch(loaded, [img])[0]

@@ -27,8 +27,8 @@ def _mask(n: int, ratio: float, seed: int) -> tuple[torch.Tensor, torch.Tensor, 
 
 def reconstruct(loaded, pixel_values: torch.Tensor, ratio: float = 0.75, seed: int = 0):
     """One input (3, H, W) -> (reconstruction (H, W, 3) uint8, mask (gh, gw) float with 1 = masked)."""
-    if loaded.family != "vit_mae":
-        raise ValueError(f"{loaded.name} is not a masked autoencoder (family {loaded.family})")
+    if not loaded.can_reconstruct:
+        raise ValueError(f"{loaded.name} is not a masked autoencoder: it has no decoder to reconstruct with")
     model, vit = loaded.model, loaded.model.vit
     h, w = pixel_values.shape[-2:]
     gh, gw = h // loaded.patch_size, w // loaded.patch_size

@@ -13,10 +13,9 @@ import numpy as np
 import torch
 from PIL import Image
 
-from . import render as R
+from .core.paths import STUDY_DIR
+from .pictures import render as R
 from .posemb import similarity
-
-STUDY = Path(__file__).resolve().parent.parent / "results" / "inductive-bias"
 
 
 def confusion_figure(conf: np.ndarray, names: list[str]) -> np.ndarray:
@@ -94,14 +93,14 @@ Teacher, per epoch:
 
 
 def study_section() -> str:
-    if not (STUDY / "study.md").exists():
+    if not (STUDY_DIR / "study.md").exists():
         return "Run `python -m vitviz.study` for the data-efficiency study.\n"
-    rec = json.loads((STUDY / "study.json").read_text())
+    rec = json.loads((STUDY_DIR / "study.json").read_text())
     return f"""`{rec['command']}` ({rec['seconds'] / 60:.0f} min on {rec['threads']} threads): a CNN, a
 ViT and a hybrid ViT (CNN stem, 1×1 patches), each seeing {rec['budget']:,} training images however
 large its subset, tested on all {rec['test_images']:,} test images.
 
-{(STUDY / 'study.md').read_text()}
+{(STUDY_DIR / 'study.md').read_text()}
 ![accuracy vs training-set size](../../../results/inductive-bias/study.png)
 """
 

@@ -27,9 +27,12 @@ def position_embeddings(model) -> tuple[torch.Tensor, tuple[int, int]]:
     if hasattr(model, "encoder") and hasattr(model.encoder, "pos_embed"):  # ScratchViT
         pos, grid = model.encoder.pos_embed, model.config.grid
     else:
-        cfg = model.config
+        cfg = getattr(model, "config", None)
         emb = getattr(getattr(model, "base_model", model), "embeddings", None)
         pos = getattr(emb, "position_embeddings", None)
+        if cfg is None:
+            raise NoAbsolutePositions(f"{type(model).__name__} shows no position embeddings vitviz can read "
+                                      "(no transformers-style config and embeddings).")
         if not isinstance(pos, torch.Tensor):
             raise NoAbsolutePositions(
                 f"{cfg.model_type} has no absolute position embeddings: it adds a learned relative "

@@ -28,58 +28,25 @@ import sys
 import threading
 import time
 from dataclasses import dataclass, replace
-from functools import lru_cache
-from pathlib import Path
 
-from .compiled import FAMILIES, MAX_BATCH, CompiledForward, wanted
+from .analysis import prepare_images
+from .attention import rollout
+from .core import compat, cpu
+from .core.compiled import MAX_BATCH, CompiledForward, wanted
+from .core.paths import example_photos
 
-ROOT = Path(__file__).resolve().parent.parent
-EXAMPLES_DIR = ROOT / "assets" / "examples"      # the app's example photos (ui/examples.py lists the same)
-
-# Lowest fidelity at which int8 may serve, chosen from measurements (benchmarks/int8_fidelity.py,
-# README "Speed"): on the example photos the bundled model scores top-1 12/12, rollout r 0.9995 and
-# attention r ≥ 0.9997; random-weight ViT-B/16 (a lower bound) 12/12, 0.9986 and ≥ 0.9985. On all
-# 10,000 Fashion-MNIST test images the bundled model agrees on 99.81 %, worst rollout r 0.9989. A
-# different model of the same shape (what a broken quantization amounts to): 0/12, r ≤ 0.04.
-# 0.98 leaves more than ten times the measured loss for real checkpoints (outlier channels quantize
-# worse) and refuses maps whose differences would show; 0.9 of 12 photos allows one near-tie flip.
+# Lowest fidelity at which int8 may serve, chosen from what benchmarks/int8_fidelity.py measured
+# (results/int8_fidelity.json; the reasoning in results/measured.md, "int8 fidelity gate"): well below
+# the loss measured on real and random-weight models, far above a broken quantization's.
 THRESHOLDS = {"top1": 0.9, "rollout": 0.98, "attention": 0.98}
 
 MIN_TORCH = (2, 8)
-ISAS = (("amx_int8", "AMX"), ("avx512_vnni", "AVX512-VNNI"), ("avx_vnni", "AVX-VNNI"))
 
 _said: set[str] = set()
 _said_lock = threading.Lock()
 
 
 # ---------------------------------------------------------------- can int8 run here?
-
-@lru_cache(maxsize=1)
-def cpu_flags() -> frozenset[str]:
-    """The CPU's feature flags from /proc/cpuinfo (empty where there is none), read once: the live
-    camera asks whether int8 can run on every frame."""
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("flags"):
-                    return frozenset(line.split(":", 1)[1].split())
-    except OSError:
-        pass
-    return frozenset()
-
-
-def int8_isa() -> str:
-    """The instruction set that multiplies int8 fast here ("AMX", "AVX512-VNNI", "AVX-VNNI"), or ""."""
-    import torch
-
-    flags = set(cpu_flags())
-    if getattr(torch.cpu, "_is_amx_tile_supported", lambda: False)():
-        flags.add("amx_int8")
-    for flag, name in ISAS:
-        if flag in flags:
-            return name
-    return ""
-
 
 def _version(text: str) -> tuple[int, ...]:
     parts = []
@@ -99,13 +66,13 @@ def torchao_version() -> str:
         return ""
 
 
-def refusal(device: str) -> str:
+def refusal(device: str, compile_mode: str = "auto") -> str:
     """Why int8 cannot serve on `device`, in plain English; "" when it can."""
     import torch
 
     if device != "cpu":
         return f"int8 runs on the CPU only, not on {device}"
-    if not int8_isa():
+    if not cpu.int8_isa():
         return "this CPU has no AVX512-VNNI, AVX-VNNI or AMX, so int8 would not be faster"
     if _version(torch.__version__) < MIN_TORCH:
         return f"int8 needs torch 2.8 or newer (this is {torch.__version__})"
@@ -114,7 +81,7 @@ def refusal(device: str) -> str:
         return "int8 needs the torchao package (pip install torchao)"
     if _version(ao) >= (0, 18) and _version(torch.__version__) < (2, 11):
         return f"torchao {ao} needs torch 2.11 or newer (this is {torch.__version__})"
-    ok, why = wanted(device)
+    ok, why = wanted(device, compile_mode)
     if not ok:        # eager int8 is slower than float32: only the compiled forward is fast
         return f"int8 needs the compiled forward ({why})"
     return ""
@@ -213,10 +180,6 @@ def pearson(a, b) -> float:
     return float((a @ b) / den)
 
 
-def gate_photos() -> list[Path]:
-    return sorted(p for p in EXAMPLES_DIR.glob("*") if p.suffix in {".jpg", ".png"})
-
-
 def outputs(fn, batch, chunk: int = MAX_BATCH):
     """(logits (B, K) or None, attentions (L, B, H, N, N)) float32 from fn(pixel_values=..., output_attentions=True)."""
     import torch
@@ -235,10 +198,7 @@ def measure(loaded, float_fn, int8_fn, photos=None) -> Fidelity:
     """Compare two forwards of one model on photos (default: the example photos)."""
     import torch
 
-    from .analysis import prepare_images
-    from .attention import rollout
-
-    prepared = prepare_images(loaded, photos if photos is not None else gate_photos())
+    prepared = prepare_images(loaded, photos if photos is not None else example_photos())
     batch = torch.stack([p.pixel_values for _, p in prepared])
     f_logits, f_att = outputs(float_fn, batch)
     q_logits, q_att = outputs(int8_fn, batch)
@@ -268,7 +228,7 @@ class Int8Forward(CompiledForward):
         with self._lock:
             off = self.state == "off"
         why = off and (refusal(loaded.device) or
-                       ("" if loaded.family in FAMILIES else f"family {loaded.family} runs in float32"))
+                       ("" if loaded.int8 else f"{loaded.name} runs in float32 (its family is not quantized)"))
         if why:
             with self._lock:
                 self.state, self.reason = "failed", why
@@ -304,7 +264,7 @@ class Int8Forward(CompiledForward):
         qmodel = quantized_copy(self.base.model)
         # freezing turns the weights into constants, which inductor needs to prepack them for
         # oneDNN's int8 kernels (torch.compile's options={"freezing": True} was not applied in torch 2.13)
-        with torch._inductor.config.patch(freezing=True):
+        with compat.inductor_freezing():
             fn = torch.compile(qmodel)
             h, w = loaded.input_size
             g = torch.Generator().manual_seed(0)
@@ -345,12 +305,12 @@ class Int8Forward(CompiledForward):
 def int8_model(base):
     """The int8 variant of a float32 LoadedModel: it shares the float32 weights (gradients, eager
     fallback) and caches; made once per model. Its forward is prepared by ``.compiled.start``.
-    A family int8 does not serve (FAMILIES) gets `base` back, said once on stderr."""
+    A model int8 does not serve (its ``int8`` fact) gets `base` back, said once on stderr."""
     if base.dtype != "float32":
         raise ValueError(f"int8 is made from a float32 model, got {base.dtype}")
-    if base.family not in FAMILIES:
-        _say_once(f"vitviz: int8 refused: {base.name} ({base.family}) runs in float32; int8 serves "
-                  f"{', '.join(FAMILIES)} models.")
+    if not base.int8:
+        _say_once(f"vitviz: int8 refused: {base.name} ({base.family}) runs in float32; its family is not "
+                  "quantized.")
         return base
     return base.cache.get(("int8-model",), lambda: replace(base, dtype="int8", compiled=Int8Forward(base)))
 
@@ -384,21 +344,17 @@ def settle(loaded, background: bool = False):
     return loaded.compiled.base
 
 
-def fast_model(loaded):
-    """For the live camera: the int8 variant of `loaded` when its gate passed, else None (int8
-    unsupported here, the gate failed, or it is still being prepared: use `loaded` meanwhile).
-
-    The first call starts the preparation in the background (compile and gate: tens of seconds);
-    calls are cheap, so ask on every frame. A non-float32 model (bfloat16 on CPUs that have it) gets
-    its int8 variant from a float32 copy of the same weights (vitviz.models.load)."""
-    if loaded.dtype == "int8":
-        int8 = loaded
+def fast_model(base):
+    """For the live camera: the int8 variant of the float32 model `base` when its gate passed, else None
+    (int8 unsupported here, the gate failed, or it is still being prepared: use the float model
+    meanwhile). The first call starts the preparation in the background (compile and gate: tens of
+    seconds); calls are cheap, so ask on every frame. A model served in bfloat16 gets its int8 variant
+    from a float32 copy of the same weights (the caller loads it: vitviz.models.load)."""
+    if base.dtype == "int8":
+        int8 = base
     else:
-        if refusal(loaded.device) or loaded.family not in FAMILIES:
+        if refusal(base.device) or not base.int8:
             return None
-        from . import models
-
-        base = loaded if loaded.dtype == "float32" else models.load(loaded.name, loaded.device, "float32")
         int8 = int8_model(base)
     if int8.compiled.state == "off":
         int8.compiled.start(int8, background=True)

@@ -86,7 +86,7 @@ def study(data: tuple, sizes=SIZES, models=MODELS, budget: int = BUDGET, setting
 
 def table(records: list[dict], lang: str = "en") -> str:
     """Markdown: one row per training-set size, test accuracy (%) per model."""
-    from .i18n import t
+    from .core.i18n import t
 
     sizes = sorted({r["train_images"] for r in records})
     kinds = [k for k in MODELS if any(r["model"] == k for r in records)]
@@ -100,8 +100,8 @@ def table(records: list[dict], lang: str = "en") -> str:
 
 def plot(records: list[dict], lang: str = "en") -> np.ndarray:
     """Test accuracy against the number of training images, one line per model."""
-    from . import render as R
-    from .i18n import t
+    from .core.i18n import t
+    from .pictures import render as R
 
     fig, ax = R._figure((6.4, 4.0))
     colours = {"cnn": "tab:blue", "hybrid": "tab:green", "vit": "tab:red"}

@@ -1,0 +1,135 @@
+"""Model families: one adapter per kind of model, and the registry that finds the one for a model.
+
+An adapter says what it recognises (from the model's name and config.json), how it loads, the
+model's facts (vitviz.core.facts) and how the model is run and read: its forward with attentions,
+the read-out of any layer through its head (the logit lens, LeGrad), its list of blocks and how a
+block is re-initialised (the sanity check). Everything else asks the loaded model, which holds its
+adapter, and never compares a family's name. As transformers' Auto classes map a config type to its
+classes, ``find`` maps a model to its adapter:
+
+    class MyFamily(Family):
+        name = "my-vit"
+        def recognises(self, source): return source.config.get("model_type") == "my_vit"
+        def load(self, source, device, dtype): ...   # a LoadedModel
+    register(MyFamily())
+
+Adapters are asked in ``order`` (lower first); the transformers adapter, which takes any config
+with a ``model_type``, comes last.
+"""
+
+from __future__ import annotations
+
+import threading
+from contextlib import contextmanager
+from typing import TYPE_CHECKING
+
+from .loading import ModelUnavailable, Source
+
+if TYPE_CHECKING:
+    import torch
+
+
+class Family:
+    """The base adapter. The defaults fit transformers' ViT surface (vitviz.core.outputs)."""
+    name: str = ""
+    order: int = 50
+    models: dict[str, str] = {}        # what the model selector offers: Hub id (or folder) -> description
+
+    def recognises(self, source: Source) -> bool:
+        raise NotImplementedError
+
+    def load(self, source: Source, device: str, dtype: str):
+        """A LoadedModel (vitviz.core.loaded) on `device` in `dtype`, eager attention, eval mode, no
+        weight gradients."""
+        raise NotImplementedError
+
+    # ------------------------------------------------------------ asked of a loaded model
+    def forward(self, loaded, pixel_values: "torch.Tensor", **kw):
+        """The model's output for a (B, 3, H, W) batch: logits, attentions (L × (B, H, N, N)), hidden
+        states when asked, and an attention-pooling probe's attention where there is one."""
+        return loaded.model(pixel_values=pixel_values, **kw)
+
+    def readout(self, loaded, hidden: "torch.Tensor") -> "torch.Tensor":
+        """Class logits from any layer's tokens (B, N, D) -> (B, K), read as the head reads the last
+        layer (final norm included). Differentiable."""
+        raise ValueError(f"{loaded.name} has no head to read its layers through")
+
+    def blocks(self, loaded) -> "torch.nn.ModuleList":
+        """The encoder's blocks, first to last (transformers 5 keeps them in ``base_model.layers``,
+        older layouts in ``encoder.layer``)."""
+        import torch
+
+        base = getattr(loaded.model, "base_model", loaded.model)
+        for path in ("layers", "encoder.layer", "encoder.layers"):
+            obj = base
+            for part in path.split("."):
+                obj = getattr(obj, part, None)
+            if isinstance(obj, torch.nn.ModuleList) and len(obj):
+                return obj
+        raise ValueError(f"expected a transformer with a list of layers, got {type(loaded.model).__name__}")
+
+    def bind(self, loaded, labels):
+        """A copy of `loaded` whose classes are typed `labels` (models with ``typed_labels`` only)."""
+        raise ValueError(f"{loaded.name} scores fixed classes, not typed labels")
+
+    def reinitialise(self, loaded, module: "torch.nn.Module") -> None:
+        """Give one module the weights it had before training (its own ``reset_parameters``)."""
+        if hasattr(module, "reset_parameters"):
+            module.reset_parameters()
+
+
+_FAMILIES: list[Family] = []
+_LOCK = threading.Lock()
+
+
+def register(family: Family) -> Family:
+    """Add an adapter (once; registering the same one again changes nothing). Returns it."""
+    if not family.name:
+        raise ValueError(f"expected a family with a name, got {type(family).__name__} without one")
+    with _LOCK:
+        if family not in _FAMILIES:
+            if any(f.name == family.name for f in _FAMILIES):
+                raise ValueError(f"a family named {family.name!r} is registered already")
+            _FAMILIES.append(family)
+    return family
+
+
+def unregister(family: Family) -> None:
+    with _LOCK:
+        if family in _FAMILIES:
+            _FAMILIES.remove(family)
+
+
+@contextmanager
+def registered(family: Family):
+    """The adapter registered for the block (a test's own family)."""
+    register(family)
+    try:
+        yield family
+    finally:
+        unregister(family)
+
+
+def families() -> list[Family]:
+    """Every adapter, in the order they are asked."""
+    with _LOCK:
+        return sorted(_FAMILIES, key=lambda f: f.order)
+
+
+def find(source: Source) -> Family:
+    """The adapter that recognises the model; ModelUnavailable("model_broken") when none does."""
+    for family in families():
+        if family.recognises(source):
+            return family
+    raise ModelUnavailable("model_broken", f"{source.name} is not a model vitviz can load.", model=source.name)
+
+
+def offered() -> dict[str, str]:
+    """Every model the families offer in the selector: id -> description, in the order the families
+    were registered."""
+    with _LOCK:
+        listed = list(_FAMILIES)
+    out: dict[str, str] = {}
+    for family in listed:
+        out.update(family.models)
+    return out
