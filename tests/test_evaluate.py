@@ -162,11 +162,18 @@ def test_saco_sanity_check_road_and_legrad_from_the_command_line(tiny_vit_dir, f
     assert set(results) == {"raw attention (last layer)", "Chefer generic", "LeGrad", "random"}
     for r in results.values():
         assert -1 <= r["saco"] <= 1 and r["pos_auc"] is not None
-        assert len(r["mprt"]) == len(r["mprt_ssim"]) == 3 and r["mprt"][0] == 1.0       # 2 blocks: depths 0, 1, 2
-    assert results["random"]["mprt"] == [1.0, 1.0, 1.0]
+        # Quantus's cascade at block granularity: the trained model, the head, each of the 2 blocks, the embeddings
+        assert len(r["mprt"]) == len(r["mprt_ssim"]) == 5 and r["mprt"][0] == 1.0
+    assert results["random"]["mprt"] == [1.0] * 5
     settings = json.loads((tmp_path / "settings.json").read_text())
     assert settings["metrics"] == ["saco", "mprt"] and settings["fill"] == "road" and settings["saco_groups"] == 10
-    assert "SaCo" in (tmp_path / "results.md").read_text()
+    conventions = settings["conventions"]
+    assert (conventions["saco"]["name"], conventions["mprt"]["name"], conventions["method legrad"]["name"]) == (
+        "paper", "quantus", "reference")
+    assert "compute_SaCo.py" in conventions["saco"]["reference"]
+    assert "NoisyLinearImputer" in conventions["road"]["reference"]
+    table = (tmp_path / "results.md").read_text()
+    assert "SaCo (paper)" in table and "(quantus)" in table
 
 
 def test_the_chefer2021_preset_pins_the_papers_protocol():

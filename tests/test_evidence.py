@@ -10,7 +10,7 @@ from vitviz import lens, models
 from vitviz.analysis import analyze
 from vitviz.core import limits
 from vitviz.core.limits import RequestRefused
-from vitviz.evidence import measure, pointing
+from vitviz.evidence import measure, pointing, road
 from vitviz.evidence import mprt as sanity
 from vitviz.evidence import table as evidence
 from vitviz.pictures import evidence as sanity_views
@@ -36,7 +36,7 @@ def test_the_evidence_table_has_a_row_per_map_and_a_column_per_measure_made():
                                                "pointing": 70.0})
     assert ev.rows["random"]["mprt"] == 1.0                                          # full randomisation: the last
     table = evidence.evidence_table(ev, "en").splitlines()
-    assert table[0] == ("| map | positive AUC ↓ | negative AUC ↑ | SaCo ↑ | MPRT: Spearman, all layers random ↓ "
+    assert table[0] == ("| map | positive AUC ↓ | negative AUC ↑ | SaCo ↑ | MPRT: Spearman, whole model random ↓ "
                         "| pointing (% on the object) ↑ |")
     assert table[2] == "| Chefer generic | 20.0 | 80.0 | 0.50 | 0.10 | 70.0 |"
     assert table[4] == "| random | 50.0 | 50.0 | 0.00 | 1.00 | 50.0 |" and len(table) == 5
@@ -65,15 +65,33 @@ def test_the_fill_ranking_by_hand():
     assert evidence.rank_changes({"mean": FAITH, "black": FAITH}) == []
 
 
-def test_road_is_offered_for_small_inputs_only():
-    assert measure.road_allowed((28, 28)) and measure.road_allowed((64, 64))
-    assert not measure.road_allowed((224, 224))
-    assert measure.road_seconds((224, 224)) == pytest.approx(measure.COPIES * measure.ROAD_SECONDS_224)
-    measure.check_fill("road", (28, 28))
-    measure.check_fill("mean", (224, 224))
+@pytest.mark.parametrize("side", [28, 64, 128])
+def test_road_bytes_hold_the_factors_of_the_worst_mask(side):
+    """Every pixel but one removed: the sparse factors alone (a value and an index per entry) fit in the
+    estimate for one thread, which also covers SuperLU's work arrays."""
+    copies = max(1, road.CHUNK_PIXELS // side ** 2)
+    removed = np.ones((copies, side, side), dtype=bool)
+    removed[:, 0, 0] = False
+    pixel = road.unknowns(removed)
+    factors = road.factorise(road.system(removed, pixel))
+    assert (factors.L.nnz + factors.U.nnz) * 12 < measure.road_bytes((side, side), threads=1)
+
+
+def test_road_is_offered_where_its_memory_fits_the_budget():
+    small, mid, large = (28, 28), (224, 224), (448, 448)
+    assert measure.road_bytes(small) < measure.road_bytes(mid) < measure.road_bytes(large)
+    assert measure.road_bytes(mid, threads=2) == pytest.approx(2 * measure.road_bytes(mid, threads=1), abs=2)
+    assert measure.road_seconds(small) < measure.road_seconds(mid) < measure.road_seconds(large)
+    budget = measure.road_bytes(mid)
+    assert measure.road_allowed(small, budget) and measure.road_allowed(mid, budget)
+    assert not measure.road_allowed(large, budget)
+    measure.check_fill("road", mid, budget)
+    measure.check_fill("mean", large, 1)
     with pytest.raises(RequestRefused) as refused:
-        measure.check_fill("road", (224, 224))
-    assert refused.value.key == "err_road_size" and refused.value.fields["limit"] == "64x64"
+        measure.check_fill("road", large, budget)
+    assert refused.value.key == "err_road_size"
+    assert refused.value.fields["need"] == limits.human_bytes(measure.road_bytes(large))
+    assert refused.value.fields["limit"] == limits.human_bytes(budget)
 
 
 # ---------------------------------------------------------------- pointing's mask

@@ -30,8 +30,10 @@ def test_the_last_layers_read_out_is_the_models_logits(which, tiny_vit_dir, tiny
     assert torch.allclose(per_layer[-1].softmax(-1), torch.from_numpy(an.probs), atol=1e-6)
 
 
-def by_hand(model, x: torch.Tensor, target: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """A pre-norm ViT block by block from its weights: (logits, LeGrad map over the patches (P,))."""
+def by_hand(model, x: torch.Tensor, target: int) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """A pre-norm ViT block by block from its weights: (logits, LeGrad maps over the patches (P,) under both
+    conventions: "legrad", the token mean through the final norm and head, summed over the last two blocks
+    (here: both); "legrad_all", [CLS] through them, averaged over every block)."""
     vit = model.vit
     h = vit.embeddings(x)
     heads = model.config.num_attention_heads
@@ -46,13 +48,19 @@ def by_hand(model, x: torch.Tensor, target: int) -> tuple[torch.Tensor, torch.Te
         h = h + block.mlp(block.layernorm_after(h))
         attentions.append(a)
         outputs.append(h)
-    per_layer = []
-    for a, out in zip(attentions, outputs):
-        score = model.classifier(vit.layernorm(out)[:, 0])[0, target]
+
+    def signal(score, a):
         grad = torch.autograd.grad(score, a, retain_graph=True)[0][0]                   # (H, N, N)
-        per_layer.append(grad.clamp_min(0).mean(0).mean(0)[1:])                           # heads, queries; patches
-    m = torch.stack(per_layer).mean(0)
-    return model.classifier(vit.layernorm(h)[:, 0]), (m - m.min()) / (m.max() - m.min())
+        return grad.clamp_min(0).mean(0).mean(0)[1:]                                      # heads, queries; patches
+
+    read = {"legrad": lambda out: model.classifier(vit.layernorm(out.mean(1))),
+            "legrad_all": lambda out: model.classifier(vit.layernorm(out)[:, 0])}
+    maps = {}
+    for name, reads in read.items():
+        per_layer = torch.stack([signal(reads(out)[0, target], a) for a, out in zip(attentions, outputs)])
+        m = per_layer.sum(0) if name == "legrad" else per_layer.mean(0)
+        maps[name] = (m - m.min()) / (m.max() - m.min())
+    return model.classifier(vit.layernorm(h)[:, 0]), maps
 
 
 def test_legrad_matches_a_forward_written_by_hand(tiny_loaded, photo):
@@ -62,6 +70,9 @@ def test_legrad_matches_a_forward_written_by_hand(tiny_loaded, photo):
     assert torch.allclose(logits[0], lens.layer_logits(tiny_loaded, an.pixel_values)[-1], atol=1e-5)
     maps = methods.class_maps(tiny_loaded, an, 2, methods.class_specific())
     assert set(maps) == set(methods.class_specific()) and maps["legrad"].shape == an.grid
-    assert torch.allclose(maps["legrad"].flatten(), expected.detach(), atol=1e-5)
+    for name in ("legrad", "legrad_all"):
+        assert torch.allclose(maps[name].flatten(), expected[name].detach(), atol=1e-5)
+    assert (expected["legrad"] - expected["legrad_all"]).abs().max() > 1e-2       # the two read-outs differ
     assert torch.allclose(legrad(tiny_loaded, an, 2), maps["legrad"])
+    assert torch.allclose(legrad(tiny_loaded, an, 2, "all_layers"), maps["legrad_all"])
     assert torch.equal(methods.class_maps(tiny_loaded, an, 2, ("chefer",))["chefer"], maps["chefer"])

@@ -1,5 +1,5 @@
 """Faithfulness measures beyond deletion AUCs, on hand examples: noise-proof ranking, ROAD's
-noisy linear imputation, SaCo, and the sanity check's Spearman correlation and SSIM."""
+noisy linear imputation and the sanity check's Spearman correlation and SSIM."""
 
 import itertools
 
@@ -9,7 +9,7 @@ import torch
 
 from vitviz.core import ranking
 from vitviz.evidence import mprt as sanity
-from vitviz.evidence import road, saco
+from vitviz.evidence import road
 
 # ---------------------------------------------------------------- ranking
 
@@ -63,7 +63,7 @@ def test_road_solves_the_reference_system():
     assert road.residual(out, removed).abs().max() < 1e-6                   # each removed pixel: its neighbours' mean
     for i in range(2):
         assert torch.allclose(out[i].double(), dense_imputation(x[i], removed[i]), atol=1e-6)
-    wide = road.impute(x.double(), removed)                                # rows solved along the longer side
+    wide = road.impute(x.double(), removed)                                # transposed in, transposed out
     tall = road.impute(x.double().transpose(-1, -2), removed.transpose(-1, -2)).transpose(-1, -2)
     assert torch.allclose(wide, tall, atol=1e-12) and road.residual(wide, removed).abs().max() < 1e-12
 
@@ -90,59 +90,6 @@ def test_road_noise_is_seeded_and_scaled_by_the_normalisation():
     assert torch.equal(a[:, :, ~removed[0]], torch.zeros(2, 3, int((~removed[0]).sum())))
     with pytest.raises(ValueError, match="kept pixel"):
         road.impute(torch.zeros(1, 3, 4, 4), torch.ones(1, 4, 4, dtype=torch.bool))
-
-
-# ---------------------------------------------------------------- SaCo
-
-
-def test_saco_by_hand():
-    # s = [10, 6, 3, 1], drops = [0.5, 0.6, 0.1, 0.2]; pairs i<j, weight s_i - s_j, + if drop_i >= drop_j:
-    # (0,1) 4: 0.5 < 0.6 -> -4 · (0,2) 7: +7 · (0,3) 9: +9 · (1,2) 3: +3 · (1,3) 5: +5 · (2,3) 2: 0.1 < 0.2 -> -2
-    # F = (-4 + 7 + 9 + 3 + 5 - 2) / (4 + 7 + 9 + 3 + 5 + 2) = 18 / 30 = 0.6
-    assert saco.coefficient([10, 6, 3, 1], [0.5, 0.6, 0.1, 0.2]) == pytest.approx(0.6)
-    assert saco.coefficient([3, 2, 1], [0.1, 0.1, 0.1]) == 1.0               # equal drops agree (>=)
-    assert saco.coefficient([3, 2, 1], [0.0, 0.1, 0.2]) == -1.0
-    assert np.isnan(saco.coefficient([1, 1, 1], [0.3, 0.2, 0.1]))           # a constant map has no order
-
-
-def test_saco_groups_split_the_pixels_by_salience():
-    m = np.arange(16, dtype=np.float32).reshape(4, 4)                       # pixel p has salience p
-    group, sums = saco.groups(m, (4, 4), k=4)
-    assert group.reshape(4, 4).tolist() == [[3] * 4, [2] * 4, [1] * 4, [0] * 4]   # most salient first
-    step = 1 / 15 / ranking.RESOLUTION                                       # salience p -> p/15 of the range
-    assert np.allclose(sums, [(12 + 13 + 14 + 15) * step, (8 + 9 + 10 + 11) * step, (4 + 5 + 6 + 7) * step,
-                              (0 + 1 + 2 + 3) * step], atol=2)
-    group, sums = saco.groups(m[:, :3].T, (3, 4), k=5)                      # 12 pixels: 5 groups of 2, 2 left
-    assert np.bincount(group + 1).tolist() == [2, 2, 2, 2, 2, 2]
-    assert np.flatnonzero(group == -1).tolist() == [0, 4]                   # the least salient: values 0 and 1
-
-
-def test_a_random_map_scores_near_zero_and_the_true_one_scores_one():
-    """A synthetic model whose confidence drop is the summed importance of the removed pixels."""
-    def drops(group, importance):
-        return np.bincount(group + 1, weights=importance.ravel(), minlength=11)[1:]   # group -1: never removed
-
-    rng = np.random.default_rng(0)
-    scores = []
-    for _ in range(300):                                   # a new "model" and a new random map each time
-        importance = rng.gamma(0.5, size=(7, 9))           # 63 pixels: groups of 6, 3 pixels left over
-        group, sums = saco.groups(rng.random((7, 9)), (7, 9))
-        scores.append(saco.coefficient(sums, drops(group, importance)))
-        if len(scores) == 1:
-            group, sums = saco.groups(importance, (7, 9))
-            assert saco.coefficient(sums, drops(group, importance)) == 1.0
-            group, sums = saco.groups(-importance, (7, 9))
-            assert saco.coefficient(sums, drops(group, importance)) == -1.0
-    assert abs(np.mean(scores)) < 0.08 and np.std(scores) > 0.2
-
-
-def test_saco_on_a_model(tiny_loaded, photo):
-    from vitviz.analysis import analyze
-
-    an = analyze(tiny_loaded, photo)
-    res = saco.saco_scores(tiny_loaded, an, {"random": np.random.default_rng(0).random(an.grid)}, fill="road", k=5)
-    r = res["random"]
-    assert -1 <= r["saco"] <= 1 and r["drops"].shape == (5,) and list(r["saliences"]) == sorted(r["saliences"])[::-1]
 
 
 # ---------------------------------------------------------------- the sanity check's measures

@@ -9,6 +9,7 @@ import torch
 from PIL import Image
 
 from ui import evidence, lens, sanity, upload
+from vitviz import methods
 from vitviz.evidence import measure
 from vitviz.service import work
 
@@ -55,14 +56,15 @@ def test_the_evidence_table_runs_on_the_button_and_is_kept(ctx, photo_path, monk
     before = evidence.render(ctx, opened, "en", fill="mean")
     assert before["plot"] is None and before["table"] == "" and kinds == []        # only the button measures
     measured = evidence.render(ctx, opened, "ko", "mean", action="measure")
-    assert sorted(kinds) == ["class", "class", "evidence", "sanity"]               # each made once
+    passes = len(methods.passes(methods.class_specific()))
+    assert sorted(kinds) == ["class"] * passes + ["evidence", "sanity"]              # each made once
     rows = measured["table"].splitlines()
     assert "SaCo" in rows[0] and "MPRT" in rows[0] and "가리키기" not in rows[0]  # no mask for a noise photo
-    assert len(rows) == 2 + 9 and rows[-1].startswith("| 무작위 |") and rows[-1].endswith("| 1.00 |")
+    assert len(rows) == 2 + len(methods.ids()) and rows[-1].startswith("| 무작위 |") and rows[-1].endswith("| 1.00 |")
     assert "물체가 어디 있는지" in measured["note"]                              # says why pointing is missing
     assert measured["plot"].ndim == 3 and measured["sanity_picture"].ndim == 3     # the check is shown too
     again = evidence.render(ctx, ctx.open(session), "en", fill="mean", part="sanity")
-    assert again["table"].count("|") > 50 and again["sanity_picture"].ndim == 3 and len(kinds) == 4
+    assert again["table"].count("|") > 50 and again["sanity_picture"].ndim == 3 and len(kinds) == passes + 2
     assert again["sanity_box"]["visible"] and not again["measure_box"]["visible"]
     assert evidence.render(ctx, opened, "en", fill="black")["table"] == ""     # another fill: not yet
 
@@ -73,11 +75,13 @@ def test_the_fill_comparison_ranks_the_maps_under_every_fill(ctx, photo_path):
     lines = out["fills"].splitlines()
     head = next(line for line in lines if line.startswith("| map"))
     assert head == "| map | data mean | black | ROAD |"
-    assert sum(line.startswith("| ") for line in lines) == 1 + 9
+    assert sum(line.startswith("| ") for line in lines) == 1 + len(methods.ids())
 
 
-def test_road_is_not_offered_for_a_large_input(ctx, photo_path):
-    opened = ctx.open(new_session(ctx, photo_path, "96x96"))                     # 9,216 pixels: over 64×64
+def test_road_is_not_offered_over_the_memory_budget(ctx, photo_path):
+    opened = ctx.open(new_session(ctx, photo_path, "96x96"))
+    assert "road" in work.fills(ctx, opened)                                     # within the budget: offered
+    ctx.policy = replace(ctx.policy, request_budget=measure.road_bytes((96, 96)) - 1)
     out = evidence.render(ctx, opened, "ko", fill="road", action="compare")
     assert [v for _, v in out["fill"]["choices"]] == ["mean", "black"] and out["fill"]["value"] == "mean"
     assert "ROAD를 쓰지 않아요" in out["note"] and "ROAD를 쓰지 않아요" in out["fills"]

@@ -34,9 +34,9 @@ def render(ctx: AppContext, opened: Opened, lang: str, fill: str | None = None, 
            action: str | None = None) -> dict:
     """What was measured for this photo (action: "measure", "compare" or "sanity" runs it first)."""
     loaded = opened.loaded
-    fill = work.pick_fill(opened, fill)
+    fill = work.pick_fill(ctx, opened, fill)
     part = part if part in PARTS else "measure"
-    shown = {"fill": fill_choices(opened, fill, lang), "part": gr.update(choices=part_choices(lang), value=part),
+    shown = {"fill": fill_choices(ctx, opened, fill, lang), "part": gr.update(choices=part_choices(lang), value=part),
              "measure_box": gr.update(visible=part == "measure"), "sanity_box": gr.update(visible=part == "sanity")}
     if not loaded.has_classifier:
         note = t("no_classifier", lang, model=loaded.name)
@@ -45,11 +45,11 @@ def render(ctx: AppContext, opened: Opened, lang: str, fill: str | None = None, 
     if action == "measure":
         work.evidence(ctx, opened, fill)
     if action == "compare":
-        for f in work.fills(opened):
+        for f in work.fills(ctx, opened):
             work.evidence(ctx, opened, f)
     refused = work.try_sanity(ctx, opened) if action in ("measure", "sanity") else None
     sanity_part = sanity.show(opened, lang, refused)
-    return {**shown, **measured(opened, fill, lang, sanity_part["note"]), "fills": compared(opened, lang),
+    return {**shown, **measured(ctx, opened, fill, lang, sanity_part["note"]), "fills": compared(ctx, opened, lang),
             **prefixed(sanity_part)}
 
 
@@ -57,10 +57,10 @@ def prefixed(named: dict) -> dict:
     return {f"sanity_{k}": v for k, v in named.items()}
 
 
-def measured(opened: Opened, fill: str, lang: str, sanity_why: str = "") -> dict:
+def measured(ctx: AppContext, opened: Opened, fill: str, lang: str, sanity_why: str = "") -> dict:
     """The evidence table, the curves and the notes, when this fill was measured for this photo.
     sanity_why: why the sanity check is missing (a refusal, a model it cannot check), if it is."""
-    notes = [] if "road" in work.fills(opened) else [road_note(opened, lang)]
+    notes = [] if "road" in work.fills(ctx, opened) else [road_note(ctx, opened, lang)]
     result = work.measured(opened, fill)
     if result is None:
         return {"plot": None, "table": "", "note": "\n\n".join(notes)}
@@ -74,12 +74,12 @@ def measured(opened: Opened, fill: str, lang: str, sanity_why: str = "") -> dict
                         result["pointing"])
     plot = pictures.curves_plot(result["curves"], perturb.FRACTIONS, lang)
     return {"plot": clear_of_badge(plot), "table": table.evidence_table(ev, lang),
-            "note": "\n\n".join([t("ev_columns", lang), *notes])}
+            "note": "\n\n".join([t("ev_columns", lang), table.conventions_line(lang), *notes])}
 
 
-def compared(opened: Opened, lang: str) -> str:
+def compared(ctx: AppContext, opened: Opened, lang: str) -> str:
     """The ranking under each fill, once every fill offered was measured."""
-    offered = work.fills(opened)
+    offered = work.fills(ctx, opened)
     results = {f: work.measured(opened, f) for f in offered}
     if any(r is None for r in results.values()):
         return ""
@@ -87,18 +87,18 @@ def compared(opened: Opened, lang: str) -> str:
     changed = table.rank_changes(by_fill)
     moved = (t("ev_fills_changed", lang, names=", ".join(methods.get(n).name(lang) for n in changed)) if changed
              else t("ev_fills_same", lang))
-    skipped = [] if "road" in offered else [road_note(opened, lang)]
+    skipped = [] if "road" in offered else [road_note(ctx, opened, lang)]
     return "\n\n".join([t("ev_fills_title", lang), table.fill_table(by_fill, lang), moved, *skipped])
 
 
-def road_note(opened: Opened, lang: str) -> str:
+def road_note(ctx: AppContext, opened: Opened, lang: str) -> str:
     size = opened.an.seen.shape[:2]
-    return t("ev_road_hidden", lang, size=limits.format_size(size), seconds=f"{measure.road_seconds(size):.0f}",
-             limit=limits.format_size((int(measure.ROAD_MAX_PIXELS ** 0.5),) * 2))
+    return t("ev_road_hidden", lang, size=limits.format_size(size), need=limits.human_bytes(measure.road_bytes(size)),
+             limit=limits.human_bytes(ctx.policy.request_budget))
 
 
-def fill_choices(opened: Opened, fill: str, lang: str) -> dict:
-    return gr.update(choices=[(t(f"fill_{f}", lang), f) for f in work.fills(opened)], value=fill)
+def fill_choices(ctx: AppContext, opened: Opened, fill: str, lang: str) -> dict:
+    return gr.update(choices=[(t(f"fill_{f}", lang), f) for f in work.fills(ctx, opened)], value=fill)
 
 
 def part_choices(lang: str) -> list[tuple[str, str]]:

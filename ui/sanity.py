@@ -1,6 +1,7 @@
 """Explain · Evidence · Sanity check (Adebayo et al., NeurIPS 2018): each map of this photo as the
-model's blocks are re-initialised from the top, with its rank correlation and SSIM with the
-original map. A map that stays the same does not depend on what the model learned.
+model is randomised from the top (its head and final norm, then each block, then the embeddings:
+vitviz.evidence.mprt's default convention, a step per block), with its rank correlation and SSIM with
+the original map. A map that stays the same does not depend on what the model learned.
 
 The check runs a randomised copy of the model (vitviz.evidence.mprt), so it is held to the memory
 budget first and runs on request (seconds); its result is kept with the analysis
@@ -31,7 +32,8 @@ def show(opened: Opened, lang: str, refused: RequestRefused | None = None) -> di
     res = work.sanity_done(opened)
     if res is None:
         return {"picture": None, "note": ""}
-    return {"picture": clear_of_badge(pictures.sanity_picture(res.maps, res.spearman, res.ssim, lang)), "note": ""}
+    picture = pictures.sanity_picture(res.maps, res.spearman, res.ssim, lang, steps=res.steps)
+    return {"picture": clear_of_badge(picture), "note": ""}
 
 
 def build(ctx, shared: Shared) -> View:

@@ -2,9 +2,10 @@
 
 An adapter says what it recognises (from the model's name and config.json), how it loads, the
 model's facts (vitviz.core.facts) and how the model is run and read: its forward with attentions,
-the read-out of any layer through its head (the logit lens, LeGrad), its list of blocks and how a
-block is re-initialised (the sanity check). Everything else asks the loaded model, which holds its
-adapter, and never compares a family's name. As transformers' Auto classes map a config type to its
+the read-out of any layer through its head (the logit lens, LeGrad), a layer's tokens pooled into one
+read-out (LeGrad's reference), its list of blocks and how a block is re-initialised (the sanity
+check). Everything else asks the loaded model, which holds its adapter, and never compares a
+family's name. As transformers' Auto classes map a config type to its
 classes, ``find`` maps a model to its adapter:
 
     class MyFamily(Family):
@@ -21,12 +22,25 @@ from __future__ import annotations
 
 import threading
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from .loading import ModelUnavailable, Source
 
 if TYPE_CHECKING:
     import torch
+
+
+@dataclass
+class PooledReadout:
+    """A layer's tokens pooled into one and read through the head (Family.pooled_readout)."""
+    scores: torch.Tensor                          # (B, K) class scores, in the graph
+    # (B, H, Q, N): the probabilities of an attention pooler's Q learned queries over the N tokens, in the
+    # graph; None where the tokens are mean-pooled
+    pool_attention: torch.Tensor | None = None
+    # (B,): the score of the prompt template without a label (models whose classes are typed prompts, read
+    # by a pooler): what LeGrad's reference corrects SigLIP maps with
+    empty_scores: torch.Tensor | None = None
 
 
 class Family:
@@ -53,6 +67,19 @@ class Family:
         """Class logits from any layer's tokens (B, N, D) -> (B, K), read as the head reads the last
         layer (final norm included). Differentiable."""
         raise ValueError(f"{loaded.name} has no head to read its layers through")
+
+    def pooled_readout(self, loaded, hidden: "torch.Tensor") -> PooledReadout:
+        """Any layer's tokens (B, N, D) pooled into one and read through the head, as LeGrad's reference
+        (WalBouss/LeGrad, legrad/wrapper.py) reads an intermediate layer: by the model's attention pooler
+        where it has one (an override returns the pooler's attention), else by the mean of ALL N tokens
+        (prefix included), read as the head reads its tokens. This default gives the head a sequence of
+        prefix + 1 copies of the mean token, so whatever it pools ([CLS]; DeiT's [CLS] and [DIST]; the
+        patch mean) it finds that token, after the final norm (per token, so norm(mean)):
+        classifier(norm(mean)) for a ViT, as the reference reads OpenCLIP's ln_post(mean) @ proj.
+        Differentiable."""
+        b, _, d = hidden.shape
+        mean = hidden.mean(1, keepdim=True)
+        return PooledReadout(self.readout(loaded, mean.expand(b, loaded.prefix + 1, d)))
 
     def blocks(self, loaded) -> "torch.nn.ModuleList":
         """The encoder's blocks, first to last (transformers 5 keeps them in ``base_model.layers``,

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from .cache import Cache
 from .compiled import CompiledForward
 from .facts import ModelFacts
-from .family import Family
+from .family import Family, PooledReadout
 from .loading import ModelUnavailable
 
 if TYPE_CHECKING:
@@ -55,6 +55,13 @@ class LoadedModel(ModelFacts):
         if not self.has_classifier:
             raise ValueError(f"{self.name} has no classifier: the layer read-out needs class scores")
         return self.adapter.readout(self, hidden)
+
+    def pooled_readout(self, hidden: torch.Tensor) -> PooledReadout:
+        """Any layer's tokens (B, N, D) pooled into one and read through the head, as LeGrad's reference
+        reads a layer (Family.pooled_readout): class scores (B, K) and an attention pooler's attention."""
+        if not self.has_classifier:
+            raise ValueError(f"{self.name} has no classifier: the layer read-out needs class scores")
+        return self.adapter.pooled_readout(self, hidden)
 
     def with_labels(self, labels) -> "LoadedModel":
         """A copy whose classes are the typed `labels` (weights and caches shared); models with their own

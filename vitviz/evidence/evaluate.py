@@ -14,11 +14,13 @@ is better) and least relevant first (negative: accuracy should hold, higher AUC 
 in Chefer et al. CVPR 2021. Pointing, where the data marks the object (Fashion-MNIST: its
 non-black pixels), is the share of the map's mass on it. --metrics adds SaCo (Wu et al. CVPR
 2024: do more salient pixel groups matter more? 1 best, a random map ≈ 0) and the sanity check
-(Adebayo et al. 2018: the maps' Spearman correlation with the original as the top blocks are
-re-initialised; it should fall). --fill road fills removed pixels by ROAD's noisy linear
-imputation (Rong et al. 2022) instead of a colour. --preset chefer2021 pins Chefer et al.'s
-protocol (ViT-B/16, removed pixels black as their code does, 0..90 % in 10 % steps, AUC by the
-trapezoid rule from the unperturbed accuracy at 0 %).
+(Adebayo et al. 2018: the maps' Spearman correlation with the original as the model is randomised
+from the top, as Quantus's MPRT does; it should fall). Each measure follows its reference's
+convention by default (--saco-convention, --mprt-convention; settings.json names them). --fill
+road fills removed pixels by ROAD's noisy linear imputation (Rong et al. 2022) instead of a
+colour. --size 224x224 runs the images at another size (position embeddings interpolated).
+--preset chefer2021 pins Chefer et al.'s protocol (ViT-B/16, removed pixels black as their code
+does, 0..90 % in 10 % steps, AUC by the trapezoid rule from the unperturbed accuracy at 0 %).
 
 Under torchrun each process takes every k-th remaining image (gloo on CPU, NCCL with one GPU per
 process); results are appended per image under --out, so a killed run started again with the
@@ -40,7 +42,10 @@ import torch
 from PIL import Image
 
 from .. import data, methods, models, quant
+from ..core import limits
+from ..core.i18n import say
 from ..pictures import render as R
+from . import mprt, saco
 from .journal import Journal, SettingsChanged
 from .mprt import Randomiser
 from .perturb import FILLS
@@ -124,7 +129,9 @@ def run(a, group: Group) -> dict | None:
     samples = samples_for(a, loaded)
     limit = min(a.limit or len(samples), len(samples))
     settings = EvalSettings(model=a.model, data=samples.name, methods=tuple(a.methods), steps=a.steps, fill=a.fill,
-                        dtype=loaded.dtype, metrics=tuple(m for m in METRICS if m in a.metrics), preset=a.preset)
+                        dtype=loaded.dtype, metrics=tuple(m for m in METRICS if m in a.metrics), preset=a.preset,
+                        size=run_size(a.size, loaded), saco_convention=a.saco_convention,
+                        mprt_convention=a.mprt_convention)
     journal = Journal(a.out, group.rank, group.world)
     problem = None
     if group.rank == 0:
@@ -140,7 +147,7 @@ def run(a, group: Group) -> dict | None:
     todo = [i for i in range(limit) if i not in found][group.rank::group.world]
     randomiser = None
     if "mprt" in settings.metrics:           # one randomised copy, its random blocks kept for every image
-        randomiser = Randomiser(loaded, settings.mprt_seed, keep_random=True)
+        randomiser = Randomiser(loaded, settings.mprt_seed, keep_random=True, convention=settings.mprt_convention)
     t0 = time.perf_counter()
     journal.open()
     try:
@@ -162,6 +169,15 @@ def run(a, group: Group) -> dict | None:
                        "seconds": seconds, "images_per_second": computed / seconds if seconds else None}}
 
 
+def run_size(text: str | None, loaded) -> tuple[int, int] | None:
+    """--size HxW as (H, W) (position embeddings interpolated, as in the app), or None for the model's own."""
+    try:
+        size = limits.parse_size(text, loaded.patch_size)
+    except limits.RequestRefused as exc:
+        raise SystemExit(f"--size: {say(exc.key, 'en', **exc.fields)}") from None
+    return None if size is None or size == tuple(loaded.input_size) else size
+
+
 def progress(todo: list[int], group: Group, total: int):
     """This process's images; rank 0 shows a bar over everybody's work (its own, times the processes)."""
     if group.rank != 0:
@@ -178,32 +194,48 @@ def progress(todo: list[int], group: Group, total: int):
 # ---------------------------------------------------------------- output
 
 def table(summary: dict) -> str:
+    """results.md: one row per map; the random map's row (the control) with each score's 95 % interval
+    over the images, so a map can be told from noise."""
     timing = summary["timing"]
     results = summary["results"].values()
     saco = any(r.get("saco") is not None for r in results)
     mprt = any(r.get("mprt") is not None for r in results)
-    head = "| map | positive AUC ↓ | negative AUC ↑ | pointing ↑ |" + (" SaCo ↑ |" if saco else "") \
-        + (" MPRT Spearman, all blocks random ↓ |" if mprt else "")
-    rows = [f"{summary['data']}: {summary['n']} images, model: {summary['model']}, removed pixels set to "
+    conventions = summary["settings"].get("conventions", {})
+    saco_rule = conventions.get("saco", {}).get("name", "")
+    mprt_rule = conventions.get("mprt", {}).get("name", "")
+    head = ("| map | positive AUC ↓ | negative AUC ↑ | pointing ↑ |" + (f" SaCo ({saco_rule}) ↑ |" if saco else "")
+            + (f" MPRT Spearman, all random ({mprt_rule}) ↓ |" if mprt else ""))
+    size = summary["settings"].get("size")
+    rows = [f"{summary['data']}: {summary['n']} images, model: {summary['model']}"
+            + (f" at {size[0]}x{size[1]}" if size else "") + f", removed pixels set to "
             f"{summary['fill']}. Top-1 accuracy (%) under perturbation, AUC over 0–90% of pixels removed "
             "(normalised by the x-range); pointing = % of the map's mass on the object"
             + ("; SaCo in [-1, 1], a random map ≈ 0" if saco else "")
-            + ("; MPRT: rank correlation with the original map once every block is re-initialised" if mprt else "")
-            + ".", "", head, "|---|---:|---:|---:|" + "---:|" * (saco + mprt)]
+            + ("; MPRT: rank correlation with the original map once the whole model is randomised" if mprt else "")
+            + ". The random map's row gives each mean ± the half-width of its 95 % interval over the images. "
+            "Conventions (settings.json names each with its reference): "
+            + "; ".join(f"{what}: {c['name']}" for what, c in conventions.items()) + ".",
+            "", head, "|---|---:|---:|---:|" + "---:|" * (saco + mprt)]
+    control = methods.get("random").name()
     for name, r in summary["results"].items():
-        cells = [name, f"{r['pos_auc']:.1f}", f"{r['neg_auc']:.1f}", _fmt(r["pointing"], ".1f")]
+        spread = (r.get("interval") or {}) if name == control else {}
+        cells = [name, _fmt(r["pos_auc"], ".1f", spread.get("pos_auc")),
+                 _fmt(r["neg_auc"], ".1f", spread.get("neg_auc")), _fmt(r["pointing"], ".1f", spread.get("pointing"))]
         if saco:
-            cells.append(_fmt(r.get("saco"), ".3f"))
+            cells.append(_fmt(r.get("saco"), ".3f", spread.get("saco")))
         if mprt:
-            cells.append(_fmt((r.get("mprt") or [None])[-1], ".3f"))
+            cells.append(_fmt((r.get("mprt") or [None])[-1], ".3f", spread.get("mprt")))
         rows.append("| " + " | ".join(cells) + " |")
     rows += ["", f"{timing['computed']} images computed in {timing['seconds']:.0f} s by {timing['processes']} "
                  f"process(es) ({timing['found']} found done)."]
     return "\n".join(rows) + "\n"
 
 
-def _fmt(value, spec: str) -> str:
-    return "–" if value is None else format(value, spec)
+def _fmt(value, spec: str, spread=None) -> str:
+    """value formatted, with ± the half-width of its interval where one is given ((mean, half-width))."""
+    if value is None:
+        return "–"
+    return format(value, spec) + (f" ± {format(spread[1], spec)}" if spread else "")
 
 
 def plot(summary: dict) -> np.ndarray:
@@ -236,9 +268,17 @@ def parser() -> argparse.ArgumentParser:
                    help="besides the AUCs and pointing: saco (Wu et al. 2024), mprt (the sanity check of "
                         "Adebayo et al. 2018)")
     p.add_argument("--steps", type=int, help="removal fractions from 0 to 90%% (default 10)")
+    p.add_argument("--size", help="HxW the images run at, e.g. 224x224 (default: the model's own input size; "
+                                  "other sizes interpolate the position embeddings, as the app does)")
     p.add_argument("--fill", choices=FILLS, help="what removed pixels become: black (default; Fashion-MNIST's "
                                                  "background, and what Chefer et al.'s code does), the data mean, or "
                                                  "road (noisy linear imputation from the neighbours, Rong et al. 2022)")
+    p.add_argument("--saco-convention", choices=list(saco.CONVENTIONS), default=saco.DEFAULT,
+                   help="how SaCo groups the pixels: "
+                        + "; ".join(f"{c.name}: {c.does}" for c in saco.CONVENTIONS.values()))
+    p.add_argument("--mprt-convention", choices=list(mprt.CONVENTIONS), default=mprt.DEFAULT,
+                   help="how the sanity check randomises the model: "
+                        + "; ".join(f"{c.name}: {c.does}" for c in mprt.CONVENTIONS.values()))
     p.add_argument("--preset", choices=sorted(PRESETS), help="pin a published protocol: chefer2021 = "
                                                              "google/vit-base-patch16-224, black, 10 steps")
     p.add_argument("--batch-size", type=int, default=64, help="perturbed copies per forward pass")

@@ -14,9 +14,17 @@ import torch
 
 from ..analysis import Analysis, forward
 from ..core import ranking
+from ..core.conventions import Convention
 from .road import RoadFill
 
 FRACTIONS = np.round(np.linspace(0.0, 0.9, 10), 2)   # share of pixels removed: 0%, 10%, ..., 90%
+PROTOCOL = Convention("chefer2021", "Chefer, Gur & Wolf, CVPR 2021, 'Transformer Interpretability Beyond Attention "
+                                    "Visualization'; hila-chefer/Transformer-Explainability, "
+                                    "baselines/ViT/pertubation_eval_from_hdf5.py",
+                      "Pixels ranked by the map enlarged bilinearly to the input, 0-90 % removed in 10 % steps, most "
+                      "relevant first (positive) and least relevant first (negative); AUC by the trapezoid rule from "
+                      "the unperturbed input. With the same order and baseline it equals quantus.PixelFlipping "
+                      "(tests/test_perturb.py).")
 
 
 def predict_probs(loaded, batch: torch.Tensor, chunk: int = 32) -> torch.Tensor:

@@ -25,13 +25,17 @@ from dataclasses import asdict, dataclass, field, replace
 import numpy as np
 import torch
 import torch.nn.functional as F
+from scipy import stats
 
 from .. import methods
 from ..analysis import analyze_batch, forward
 from ..core import ranking
+from . import mprt as sanity
+from . import saco
 from .mprt import Randomiser, mprt
-from .perturb import apply_fill, auc, fill_value, removal_masks
+from .perturb import PROTOCOL, apply_fill, auc, fill_value, removal_masks
 from .pointing import pointing
+from .road import ROAD
 from .saco import coefficient, groups
 
 METRICS = ("saco", "mprt")      # besides the perturbation AUCs and pointing, which are always on
@@ -54,11 +58,16 @@ class EvalSettings:
     extra: dict = field(default_factory=dict)  # anything else the caller wants compared on resume
     metrics: tuple[str, ...] = ()              # METRICS computed besides AUCs and pointing
     saco_groups: int = 10                      # SaCo's K
-    mprt_seed: int = 0                         # the sanity check's random weights
+    saco_convention: str = saco.DEFAULT        # how SaCo groups the pixels (saco.CONVENTIONS)
+    mprt_seed: int = sanity.SEED               # the sanity check's random weights
+    mprt_convention: str = sanity.DEFAULT      # how the sanity check randomises the model (mprt.CONVENTIONS)
     preset: str | None = None                  # a pinned published protocol (evaluate.PRESETS)
+    size: tuple[int, int] | None = None        # (H, W) the images run at (None: the model's own size)
 
     def __post_init__(self):
         methods.check(self.methods)
+        saco.get_convention(self.saco_convention)
+        sanity.get_convention(self.mprt_convention)
         if self.steps < 2:
             raise ValueError(f"steps must be at least 2, got {self.steps}")
         if set(self.metrics) - set(METRICS):
@@ -73,23 +82,46 @@ class EvalSettings:
         not mixed in); the newer settings only when they are used, so folders made before they
         existed still resume."""
         d = {**asdict(self), "methods": list(self.methods), "metrics": list(self.metrics),
-             "ranking": f"quantised {ranking.RESOLUTION:g}, ties by pixel index"}
+             "ranking": f"quantised {ranking.RESOLUTION:g}, ties by pixel index", "conventions": self.conventions()}
         if not self.metrics:
             del d["metrics"]
         if "saco" not in self.metrics:
-            del d["saco_groups"]
+            del d["saco_groups"], d["saco_convention"]
         if "mprt" not in self.metrics:
-            del d["mprt_seed"]
+            del d["mprt_seed"], d["mprt_convention"]
         if self.preset is None:
             del d["preset"]
+        if self.size is None:
+            del d["size"]
+        else:
+            d["size"] = list(self.size)
         return d
 
 
+    def conventions(self) -> dict[str, dict[str, str]]:
+        """Which convention each number follows, with its reference: the perturbation protocol, ROAD's
+        imputation when it fills, SaCo and the sanity check when asked for, and every method that
+        follows a paper's code (vitviz.core.conventions)."""
+        out = {"perturbation": PROTOCOL.record()}
+        if self.fill == "road":
+            out["road"] = ROAD.record()
+        if "saco" in self.metrics:
+            out["saco"] = saco.get_convention(self.saco_convention).record()
+        if "mprt" in self.metrics:
+            out["mprt"] = sanity.get_convention(self.mprt_convention).record()
+        for m in self.methods:
+            if methods.get(m).convention is not None:
+                out[f"method {m}"] = methods.get(m).convention.record()
+        return out
+
+
 def perturbation_model(loaded):
-    """A copy of the model for the perturbed copies: no attention maps are needed there, so it
-    uses PyTorch's fused attention (SDPA). The maps still come from the eager original."""
+    """A copy of the model for the perturbed copies: no attention maps are needed there, so a
+    transformers model uses PyTorch's fused attention (SDPA); other models run as they are. The maps
+    still come from the eager original."""
     fast = copy.deepcopy(loaded.model)
-    fast.set_attn_implementation("sdpa")
+    if hasattr(fast, "set_attn_implementation"):
+        fast.set_attn_implementation("sdpa")
     return replace(loaded, model=fast)
 
 
@@ -118,9 +150,9 @@ def evaluate_sample(loaded, fast, image, label: int, mask, index: int, s: EvalSe
                     randomiser=None) -> dict:
     """One sample's record: {"index", "label", "pred", "pos"/"neg": {method: [0/1 per step]},
     "pointing": {method: share} or None}, and with the metrics asked for, "saco": {method: F} and
-    "mprt"/"mprt_ssim": {method: [value per randomised depth 0 .. L]}. randomiser: a
+    "mprt"/"mprt_ssim": {method: [value per randomisation step]}. randomiser: a
     mprt.Randomiser kept for the whole run (made here if None and "mprt" is asked for)."""
-    an = analyze_batch(loaded, [image])[0]
+    an = analyze_batch(loaded, [image], s.size)[0]
     pred, maps = sample_maps(loaded, an, s, index)
     fill = fill_value(loaded, s.fill, seed=index)
     hw = tuple(an.pixel_values.shape[-2:])
@@ -129,7 +161,7 @@ def evaluate_sample(loaded, fast, image, label: int, mask, index: int, s: EvalSe
     n_curve = len(s.methods) * 2 * (s.steps - 1)
     saco_parts = []
     if "saco" in s.metrics:
-        saco_parts = [groups(maps[m], hw, s.saco_groups) for m in s.methods]
+        saco_parts = [groups(maps[m], hw, s.saco_groups, s.saco_convention) for m in s.methods]
         k = torch.arange(s.saco_groups)[:, None, None]
         masks += [torch.from_numpy(g).reshape(hw)[None] == k for g, _ in saco_parts]
     inputs = torch.cat([an.pixel_values[None], apply_fill(an.pixel_values, torch.cat(masks), fill)])
@@ -141,8 +173,9 @@ def evaluate_sample(loaded, fast, image, label: int, mask, index: int, s: EvalSe
         record["pos"][m] = [int(first)] + correct[i, 0].astype(int).tolist()
         record["neg"][m] = [int(first)] + correct[i, 1].astype(int).tolist()
     if mask is not None:
-        big = F.interpolate(torch.from_numpy(np.asarray(mask)).float()[None, None], size=an.seen.shape[:2])
-        record["pointing"] = {m: _round(pointing(maps[m], big[0, 0].bool().numpy()), DECIMALS) for m in s.methods}
+        big = F.interpolate(torch.from_numpy(np.asarray(mask)).float()[None, None], size=an.seen.shape[:2])[0, 0]
+        record["pointing"] = {m: _round(pointing(maps[m], big.bool().numpy()), DECIMALS) for m in s.methods}
+        record["object"] = _round(float(big.bool().float().mean()), DECIMALS)     # pointing's chance value
     if saco_parts:
         record["saco"] = saco_record(probs, n_curve, pred, saco_parts, s)
     if "mprt" in s.metrics:
@@ -161,12 +194,14 @@ def saco_record(probs: np.ndarray, n_curve: int, pred: int, parts, s: EvalSettin
 
 
 def mprt_record(loaded, an, pred: int, index: int, s: EvalSettings, randomiser=None) -> dict:
-    """The sanity check's correlations for one sample: {"mprt": {method: [Spearman per depth]},
-    "mprt_ssim": {method: [SSIM per depth]}}."""
-    randomiser = randomiser or Randomiser(loaded, s.mprt_seed)
-    res = mprt(loaded, an, s.methods, pred, randomiser=randomiser, random_seed=index, backward_threads=BACKWARD_THREADS)
+    """The sanity check's correlations for one sample: {"mprt": {method: [Spearman per step]},
+    "mprt_ssim": {method: [SSIM per step]}, "mprt_steps": [what each step has randomised]}."""
+    randomiser = randomiser or Randomiser(loaded, s.mprt_seed, convention=s.mprt_convention)
+    res = mprt(loaded, an, s.methods, pred, randomiser=randomiser, random_seed=index, backward_threads=BACKWARD_THREADS,
+               convention=s.mprt_convention)
     return {"mprt": {m: [_round(v, SCORE_DECIMALS) for v in res.spearman[m]] for m in s.methods},
-            "mprt_ssim": {m: [_round(v, SCORE_DECIMALS) for v in res.ssim[m]] for m in s.methods}}
+            "mprt_ssim": {m: [_round(v, SCORE_DECIMALS) for v in res.ssim[m]] for m in s.methods},
+            "mprt_steps": list(res.steps)}
 
 
 def _round(value: float, decimals: int) -> float | None:
@@ -176,9 +211,10 @@ def _round(value: float, decimals: int) -> float | None:
 
 def metrics(records: list[dict], s: EvalSettings) -> dict:
     """Per map: accuracy curves over the removed fractions, their AUCs, the mean pointing score and,
-    where asked for, the mean SaCo and the mean Spearman correlation (and SSIM) per randomised
-    depth (0 blocks random first, = 1), from every sample's record (in index order, so the sum is
-    the same however it was computed). Metrics not asked for are None."""
+    where asked for, the mean SaCo and the mean Spearman correlation (and SSIM) per randomisation
+    step (the trained model first, = 1), from every sample's record (in index order, so the sum is
+    the same however it was computed), and each per-image score's 95 % interval over the images
+    ("interval": score -> (mean, half-width)). Metrics not asked for are None."""
     records = sorted(records, key=lambda r: r["index"])
     out = {}
     for m in s.methods:
@@ -192,8 +228,41 @@ def metrics(records: list[dict], s: EvalSettings) -> dict:
                                   "mprt": _mean_curve([r["mprt"][m] for r in records]) if "mprt" in s.metrics
                                   else None,
                                   "mprt_ssim": _mean_curve([r["mprt_ssim"][m] for r in records])
-                                  if "mprt" in s.metrics else None}
+                                  if "mprt" in s.metrics else None,
+                                  "interval": intervals(records, m, s)}
     return out
+
+
+def per_image(records: list[dict], m: str, s: EvalSettings) -> dict[str, list]:
+    """Each image's scores of map m, in points as the table shows them: the two AUCs, their gap
+    (negative − positive: 0 for a map that ranks pixels no better than chance), pointing and its
+    excess over the object's share of the image (0 for chance), SaCo (0 for chance) and MPRT's
+    Spearman correlation with every block random."""
+    scores = {"pos_auc": [100 * auc(r["pos"][m], s.fractions) for r in records],
+              "neg_auc": [100 * auc(r["neg"][m], s.fractions) for r in records]}
+    scores["gap"] = [n - p for n, p in zip(scores["neg_auc"], scores["pos_auc"])]
+    pointed = [r for r in records if r.get("pointing") and r["pointing"].get(m) is not None]
+    scores["pointing"] = [100 * r["pointing"][m] for r in pointed]
+    scores["pointing_excess"] = [100 * (r["pointing"][m] - r["object"]) for r in pointed if r.get("object") is not None]
+    if "saco" in s.metrics:
+        scores["saco"] = [r["saco"][m] for r in records if r["saco"][m] is not None]
+    if "mprt" in s.metrics:
+        scores["mprt"] = [r["mprt"][m][-1] for r in records if r["mprt"][m][-1] is not None]
+    return scores
+
+
+def intervals(records: list[dict], m: str, s: EvalSettings) -> dict[str, tuple[float, float] | None]:
+    """score -> (mean, half-width of its 95 % interval over the images: Student's t), None where
+    fewer than two images have it."""
+    return {name: interval(values) for name, values in per_image(records, m, s).items()}
+
+
+def interval(values) -> tuple[float, float] | None:
+    v = np.asarray(values, dtype=np.float64)
+    if len(v) < 2:
+        return None
+    half = float(stats.t.ppf(0.975, len(v) - 1) * v.std(ddof=1) / np.sqrt(len(v)))
+    return float(v.mean()), half
 
 
 def _mean(values) -> float | None:

@@ -12,7 +12,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from .. import methods
+from ..core.conventions import Convention
 from ..core.i18n import t
+from . import mprt, saco
+from .perturb import PROTOCOL
+from .road import ROAD
 
 COLUMNS = ("auc_pos", "auc_neg", "saco", "mprt", "pointing")   # in the table's order
 
@@ -57,6 +61,18 @@ def evidence_table(ev: Evidence, lang: str = "en") -> str:
         cells = [_cell(row[c], FORMATS[c]) for c in ev.columns]
         rows.append(f"| {methods.get(name).name(lang)} | " + " | ".join(cells) + " |")
     return "\n".join(rows)
+
+
+def conventions_line(lang: str = "en", saco_convention: str = saco.DEFAULT,
+                     mprt_convention: str = mprt.DEFAULT) -> str:
+    """Which convention each column follows, with the paper it comes from: one sentence under the table."""
+    return t("ev_conventions", lang, curves=cited(PROTOCOL), saco=cited(saco.get_convention(saco_convention)),
+             mprt=cited(mprt.get_convention(mprt_convention)), road=cited(ROAD))
+
+
+def cited(c: Convention) -> str:
+    """A convention's name and its paper's authors and venue (settings.json keeps the whole reference)."""
+    return f"{c.name} ({c.reference.split(';')[0].split(', ' + chr(39))[0]})"
 
 
 def _cell(value: float, spec: str) -> str:

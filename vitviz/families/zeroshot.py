@@ -31,7 +31,7 @@ import torch.nn.functional as F
 
 from ..core.cache import Cache
 from ..core.facts import ModelFacts
-from ..core.family import Family
+from ..core.family import Family, PooledReadout
 from ..core.loaded import LoadedModel
 from ..core.loading import Source
 from ..core.outputs import Embeddings, PatchEmbeddings, VisionOutput, conv_patches
@@ -39,6 +39,7 @@ from ..core.preprocess import spec_from_processor
 
 KINDS = ("clip", "siglip", "siglip2")
 TEMPLATE = "a photo of a {}"
+EMPTY_PROMPT = "a photo of a"      # the template without a label: LeGrad's reference corrects SigLIP maps with it
 
 
 # ---------------------------------------------------------------- the model
@@ -93,17 +94,21 @@ class ZeroShotVision(torch.nn.Module):
     # ------------------------------------------------------------ text
     def text_embeddings(self, labels: tuple[str, ...], device) -> torch.Tensor:
         """(K, E) unit-length embeddings of the prompts for `labels`, kept per label set."""
-        return self.texts.get((labels, str(device)), lambda: self._encode(labels, device))
+        return self.prompt_embeddings(tuple(TEMPLATE.format(label) for label in labels), device)
 
-    def _encode(self, labels, device) -> torch.Tensor:
-        prompts = [TEMPLATE.format(label) for label in labels]
+    def prompt_embeddings(self, prompts: tuple[str, ...], device) -> torch.Tensor:
+        """(K, E) unit-length embeddings of the prompts as typed, kept per prompt set."""
+        return self.texts.get((prompts, str(device)), lambda: self._encode(prompts, device))
+
+    def _encode(self, prompts, device) -> torch.Tensor:
         length = int(self.full.config.text_config.max_position_embeddings)
         # SigLIP was trained on prompts padded to the full length; CLIP pools its end-of-text token
         padding = "max_length" if self.kind != "clip" else True
         # normal tensors even when the first call comes from an inference-mode analysis: class maps use
         # them later in a graph, where inference tensors are refused
         with torch.inference_mode(False), torch.no_grad():
-            tok = self.tokenizer(prompts, padding=padding, max_length=length, truncation=True, return_tensors="pt")
+            tok = self.tokenizer(list(prompts), padding=padding, max_length=length, truncation=True,
+                                 return_tensors="pt")
             inputs = {k: v.to(device) for k, v in tok.items() if k in ("input_ids", "attention_mask")}
             pooled = self.full.text_model(**inputs).pooler_output
             if self.kind == "clip":
@@ -141,11 +146,24 @@ class ZeroShotVision(torch.nn.Module):
             return self.scores(self.embed(hidden)[0])
         return self.scores(self.embed(self.vision.post_layernorm(hidden))[0])
 
+    def pooled_readout(self, hidden: torch.Tensor) -> PooledReadout:
+        """SigLIP's attention pooler applied to any layer's tokens (B, N, D) as LeGrad's reference applies
+        it (legrad/wrapper.py, compute_legrad_siglip: ``attn_pool(blk.feat_post_mlp)``): the block's
+        output as it is, without the final norm the model's own forward puts before the pooler. Scores
+        (B, K), the probe's attention (B, H, 1, N) in the graph, and the score of EMPTY_PROMPT (B,)."""
+        pooled, attention = probe_pool(self.vision.head, hidden)
+        return PooledReadout(self.scores(pooled), attention,
+                             self.similarity(pooled, self.prompt_embeddings((EMPTY_PROMPT,), hidden.device))[:, 0])
+
     def scores(self, image: torch.Tensor) -> torch.Tensor | None:
         """(B, E) image embeddings -> (B, K) scores for the bound labels (None when none are)."""
         if not self.labels:
             return None
-        text = self.text_embeddings(self.labels, image.device)
+        return self.similarity(image, self.text_embeddings(self.labels, image.device))
+
+    def similarity(self, image: torch.Tensor, text: torch.Tensor) -> torch.Tensor:
+        """(B, E) image embeddings and (K, E) unit text embeddings -> (B, K) scores: the scaled cosine
+        (SigLIP adds its bias)."""
         logits = F.normalize(image.float(), dim=-1) @ text.T * self.full.logit_scale.float().exp()
         if self.kind != "clip":
             logits = logits + self.full.logit_bias.float()
@@ -215,6 +233,13 @@ class ZeroShot(Family):
 
     def readout(self, loaded: LoadedModel, hidden: torch.Tensor) -> torch.Tensor:
         return loaded.model.readout(hidden)
+
+    def pooled_readout(self, loaded: LoadedModel, hidden: torch.Tensor) -> PooledReadout:
+        """CLIP reads [CLS]: the mean of all tokens through its head (the default, as the reference reads
+        OpenCLIP ViTs). SigLIP and SigLIP 2 pool by attention: their pooler on the layer's tokens."""
+        if loaded.query_name == "[CLS]":
+            return super().pooled_readout(loaded, hidden)
+        return loaded.model.pooled_readout(hidden)
 
     def blocks(self, loaded: LoadedModel) -> torch.nn.ModuleList:
         return loaded.model.vision.encoder.layers

@@ -7,6 +7,7 @@ import numpy as np
 
 from .. import attention as A
 from .. import query as Q
+from ..core.conventions import Convention
 from .registry import ATTENTIONS, Method, register
 
 DINO_MASS = 0.6     # DINO's visualisations keep the tokens holding 60% of the attention mass
@@ -34,9 +35,17 @@ def random_map(an, seed: int = 0) -> np.ndarray:
     return np.random.default_rng(seed).random(an.grid).astype(np.float32)
 
 
+ROLLOUT = Convention("reference", "Abnar & Zuidema, ACL 2020, 'Quantifying Attention Flow in Transformers'; "
+                                 "samiraabnar/attention_flow",
+                     "Per layer 0.5·A + 0.5·I, rows renormalised, multiplied from the last layer down; the "
+                     "query's row over the patches (heads fused by mean, max or min).")
+DINO = Convention("reference", "Caron et al., ICCV 2021, 'Emerging Properties in Self-Supervised Vision "
+                               "Transformers'; facebookresearch/dino, visualize_attention.py",
+                  f"Per head, the last layer's tokens holding {DINO_MASS:.0%} of the query's attention; "
+                  "the mean of the heads' masks.")
+
 register(Method("raw", ATTENTIONS, raw, order=10))
 for i, fusion in enumerate(A.FUSIONS):
-    register(Method(f"rollout_{fusion}", ATTENTIONS, rollout(fusion), order=20 + i,
-                    reference="Abnar & Zuidema 2020"))
-register(Method("dino", ATTENTIONS, dino, order=80, reference="Caron et al. 2021"))
+    register(Method(f"rollout_{fusion}", ATTENTIONS, rollout(fusion), order=20 + i, convention=ROLLOUT))
+register(Method("dino", ATTENTIONS, dino, order=80, convention=DINO))
 register(Method("random", ATTENTIONS, random_map, order=90))

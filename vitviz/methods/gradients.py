@@ -4,8 +4,17 @@ backward pass, shared): Chefer et al.'s generic relevance and gradient-weighted 
 from __future__ import annotations
 
 from .. import attention as A
+from ..core.conventions import Convention
 from .compute import Gradients
 from .registry import BACKWARD, Method, register
+
+CHEFER = Convention("reference", "Chefer, Gur & Wolf, ICCV 2021, 'Generic Attention-model Explainability for "
+                                 "Interpreting Bi-Modal and Encoder-Decoder Transformers'; "
+                                 "hila-chefer/Transformer-MM-Explainability, Transformer_MM_explainability_ViT.ipynb "
+                                 "(generate_relevance)",
+                    "R = I; per block R ← R + mean_h((∂y_c/∂A ⊙ A)⁺)·R; the query's row of R over the patches.")
+GRADIENT_ROLLOUT = Convention("vitviz", "vitviz, after Abnar & Zuidema 2020 and Chefer et al. 2021",
+                              "Rollout (0.5·Â + 0.5·I, rows renormalised) of mean_h((∂y_c/∂A ⊙ A)⁺) per layer.")
 
 
 def chefer(g: Gradients):
@@ -19,5 +28,5 @@ def grad_rollout(g: Gradients):
     return g.token_map(A.rollout_from(g.start, A.residual_rows(A.gradient_weighted(g.att, g.grads))))
 
 
-register(Method("chefer", BACKWARD, chefer, order=30, reference="Chefer et al. ICCV 2021"))
-register(Method("grad_rollout", BACKWARD, grad_rollout, order=31))
+register(Method("chefer", BACKWARD, chefer, order=30, convention=CHEFER))
+register(Method("grad_rollout", BACKWARD, grad_rollout, order=31, convention=GRADIENT_ROLLOUT))

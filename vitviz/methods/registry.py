@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from ..core import i18n
+from ..core.conventions import Convention
 
 ATTENTIONS = "attentions"
 BACKWARD = "backward"
@@ -39,7 +40,7 @@ class Method:
     needs: str                   # ATTENTIONS, BACKWARD or GRAPH (the module's doc)
     compute: Callable            # its signature follows `needs`
     order: float = 50.0          # where it is listed (random, the control, comes last)
-    reference: str = ""          # the paper it follows, for people reading a table
+    convention: Convention | None = None   # the paper and code it follows, named (results record it)
     strings: dict[str, dict[str, str]] | None = None   # {lang: {key: text}} for a method outside the library
 
     def __post_init__(self):

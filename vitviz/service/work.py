@@ -50,13 +50,15 @@ def evidence_maps(ctx: AppContext, opened: Opened) -> dict[str, np.ndarray]:
 
 # ---------------------------------------------------------------- evidence
 
-def fills(opened: Opened) -> tuple[str, ...]:
-    """The fills offered for this input: ROAD only where its imputation is quick (measure.road_allowed)."""
-    return tuple(f for f in perturb.FILLS if f != "road" or measure.road_allowed(opened.an.seen.shape[:2]))
+def fills(ctx: AppContext, opened: Opened) -> tuple[str, ...]:
+    """The fills offered for this input: ROAD only where its imputation fits the request's memory budget
+    (measure.road_allowed)."""
+    budget = ctx.policy.request_budget
+    return tuple(f for f in perturb.FILLS if f != "road" or measure.road_allowed(opened.an.seen.shape[:2], budget))
 
 
-def pick_fill(opened: Opened, fill: str | None) -> str:
-    return fill if fill in fills(opened) else opened.loaded.removal_fill
+def pick_fill(ctx: AppContext, opened: Opened, fill: str | None) -> str:
+    return fill if fill in fills(ctx, opened) else opened.loaded.removal_fill
 
 
 def evidence(ctx: AppContext, opened: Opened, fill: str) -> dict:
@@ -64,7 +66,7 @@ def evidence(ctx: AppContext, opened: Opened, fill: str) -> dict:
     loaded, an = opened.loaded, opened.an
 
     def run():
-        measure.check_fill(fill, an.seen.shape[:2])
+        measure.check_fill(fill, an.seen.shape[:2], ctx.policy.request_budget)
         ctx.check_memory(opened, "perturbation")
         maps = evidence_maps(ctx, opened)
         measured = ctx.run(measure.measure, loaded, an, maps, fill, kind="evidence")
