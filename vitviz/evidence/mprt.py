@@ -366,12 +366,24 @@ class SanityResult:
     ssim: dict[str, np.ndarray]        # method -> (S,), 1.0 at step 0
 
 
-def reanalyse(loaded, an):
+def reanalyse(loaded, an, out=None):
     """The analysis of the same input by another model (e.g. a randomised copy): new attentions
-    and probabilities, everything else shared."""
-    out = run_model(loaded, an.pixel_values[None])[0]
+    and probabilities (out: what a pass of that model already saw, analysis.ModelOutput), everything else
+    shared."""
+    out = run_model(loaded, an.pixel_values[None])[0] if out is None else out
     memo = {f.name: f.default_factory() for f in fields(an) if f.name == "memo" and f.default_factory is not MISSING}
-    return replace(an, attentions=out.attentions, probs=out.probs, **memo)
+    return replace(an, attentions=out.attentions, probs=out.probs, probe=out.probe, **memo)
+
+
+def step_maps(model, an, method_ids, target: int, random_seed: int, backward_threads: int | None):
+    """The maps of a randomised copy for the same input: its class maps' forward pass also gives the
+    attentions the other maps read, so a step costs one forward (and its backward) where there are
+    class-specific methods."""
+    wanted = [m for m in method_ids if methods.get(m).class_specific]
+    if not wanted:
+        return methods.maps(model, reanalyse(model, an), method_ids, target, random_seed, backward_threads)
+    cmaps, out = methods.class_maps(model, an, target, wanted, backward_threads, with_output=True)
+    return methods.measured(reanalyse(model, an, out), method_ids, cmaps, random_seed)
 
 
 def mprt(loaded, an, method_ids, target: int | None = None, seed: int = SEED, randomiser: Randomiser | None = None,
@@ -393,10 +405,9 @@ def mprt(loaded, an, method_ids, target: int | None = None, seed: int = SEED, ra
     labels, per_step = [], []
     for label, model in randomiser.steps(granularity):
         first = not labels
-        step_an = an if first else reanalyse(model, an)
         labels.append(label)
-        per_step.append(methods.maps(loaded if first else model, step_an, method_ids, target, random_seed,
-                                     backward_threads))
+        per_step.append(methods.maps(loaded, an, method_ids, target, random_seed, backward_threads) if first
+                        else step_maps(model, an, method_ids, target, random_seed, backward_threads))
     randomiser.reset()
     maps = {m: np.stack([s[m] for s in per_step]) for m in method_ids}
     scores = {m: np.array([similarity(randomiser.convention, maps[m][0], x) for x in maps[m]]).reshape(-1, 2)

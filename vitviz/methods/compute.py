@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from .. import attention as A
-from ..analysis import Analysis, forward
+from ..analysis import STORE_DTYPE, Analysis, ModelOutput, forward, image_attentions
 from .registry import BACKWARD, GRAPH, check, get
 
 
@@ -82,13 +82,15 @@ def threads(n: int | None):
             torch.set_num_threads(before)
 
 
-def class_maps(loaded, an: Analysis, target: int, method_ids, backward_threads: int | None = None
-               ) -> dict[str, torch.Tensor]:
+def class_maps(loaded, an: Analysis, target: int, method_ids, backward_threads: int | None = None,
+               with_output: bool = False):
     """The class-specific methods' maps for class `target` from one forward pass: id -> (gh, gw), as
     each method computes it (not normalised). BACKWARD methods share one backward; each GRAPH method
     adds its own. backward_threads=1 makes the maps the same bits whatever the process's thread
     count: the forward pass is, but the backward's sums are split among the threads and differ by
-    ~1e-7 (the evaluation asks for it; its maps feed continuous scores)."""
+    ~1e-7 (the evaluation asks for it; its maps feed continuous scores). with_output: also return what
+    the forward pass saw, as an analysis keeps it (analysis.ModelOutput): the sanity check reads a
+    randomised model's attentions from the same pass instead of running another."""
     methods = [get(m) for m in check(method_ids)]
     if any(not m.class_specific for m in methods):
         raise ValueError(f"class maps come from class-specific methods, got {[m.id for m in methods]}")
@@ -103,7 +105,16 @@ def class_maps(loaded, an: Analysis, target: int, method_ids, backward_threads: 
                 maps.update({m.id: m.compute(g) for m in shared})
             for m in own:
                 maps[m.id] = m.compute(loaded, out, an, target)
-    return {m.id: maps[m.id] for m in methods}
+    maps = {m.id: maps[m.id] for m in methods}
+    return (maps, seen(out)) if with_output else maps
+
+
+def seen(out) -> ModelOutput:
+    """A graph forward's outputs for its one image, detached, as analysis.run_model keeps them."""
+    probe = getattr(out, "probe_attentions", None)
+    return ModelOutput(image_attentions([a.detach() for a in out.attentions], 0),
+                       out.logits.detach().float().softmax(-1)[0].cpu().numpy(),
+                       None if probe is None else probe.detach()[0, :, 0].to("cpu", STORE_DTYPE))
 
 
 def maps(loaded, an: Analysis, method_ids, target: int | None = None, seed: int = 0,
