@@ -62,11 +62,11 @@ def main() -> None:
                 verdict = f"NOT ON SCREEN at {a.size}: {missing}" if missing else "every view tab on screen"
                 print(f"{section}: {verdict}")
                 for module in modules:
-                    if a.views and module.ID not in a.views and not (module.ID == "faith" and "sanity" in a.views):
+                    if a.views and module.ID not in a.views and not (module.ID == "evidence" and "sanity" in a.views):
                         continue
                     i += 1
                     shoot(page, module, a.lang, out / f"{a.lang}-{a.size}-{i:02d}-{section}-{module.ID}.png")
-                    if module.ID == "faith" and (not a.views or "sanity" in a.views):   # its second part
+                    if module.ID == "evidence" and (not a.views or "sanity" in a.views):   # its second part
                         page.get_by_label(t("ev_part_sanity", a.lang)).check()
                         page.wait_for_selector("#sanity img", timeout=120_000)
                         page.wait_for_timeout(1500)
@@ -86,9 +86,9 @@ def shoot(page, module, lang: str, path: Path) -> None:
     from ui.text import t
 
     page.get_by_role("tab", name=t(tab_key(module), lang), exact=True).click()
-    if module.ID == "faith":
+    if module.ID == "evidence":
         page.get_by_role("button", name=t("ev_run", lang)).click()
-        page.wait_for_selector("#faith img", timeout=120_000)
+        page.wait_for_selector("#evidence-curves img", timeout=120_000)
     if module.ID == "click":
         canvas = page.locator("#click-canvas img")
         canvas.wait_for(timeout=30_000)
