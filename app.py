@@ -34,12 +34,14 @@ from ui import (  # noqa: E402
     evidence,
     filters,
     guess,
+    heads,
     inside,
     lens,
     mae,
     norms,
     patches,
     posemb,
+    qk,
     raw,
     rollout,
     upload,
@@ -56,6 +58,7 @@ SECTIONS = {
     "see": (patches, inside, mae, guess, camera),
     "explain": (rollout, click, raw, classmap, dino, evidence),
     "learn": (posemb, distance, filters, norms, bias, lens),
+    "heads": (heads, qk),
 }
 FIRST = {section: modules[0].ID for section, modules in SECTIONS.items()}
 

@@ -3,7 +3,9 @@
 An adapter says what it recognises (from the model's name and config.json), how it loads, the
 model's facts (vitviz.core.facts) and how the model is run and read: its forward with attentions,
 the read-out of any layer through its head (the logit lens, LeGrad), a layer's tokens pooled into one
-read-out (LeGrad's reference), its list of blocks and how a block is re-initialised (the sanity
+read-out (LeGrad's reference), the read-out with its norms frozen (direct logit attribution), its list
+of blocks, where a block's attention and MLP are (its heads' queries, keys, values and output: the
+attribution, knocking heads out, queries and keys) and how a block is re-initialised (the sanity
 check). Everything else asks the loaded model, which holds its adapter, and never compares a
 family's name. As transformers' Auto classes map a config type to its
 classes, ``find`` maps a model to its adapter:
@@ -43,6 +45,57 @@ class PooledReadout:
     empty_scores: torch.Tensor | None = None
 
 
+@dataclass(frozen=True)
+class Projection:
+    """A linear layer whose output (or a slice of its last axis, for a fused q/k/v projection) is one of
+    the attention's inputs: (B, N, D) -> (B, N, H·d)."""
+    module: torch.nn.Module
+    part: slice | None = None
+
+    def of(self, output: torch.Tensor) -> torch.Tensor:
+        """This projection's share of the module's output."""
+        return output if self.part is None else output[..., self.part]
+
+
+@dataclass(frozen=True)
+class BlockParts:
+    """Where a pre-LN block's pieces are: x ← x + s₁·out(heads(q, k, v)) ← x + s₂·mlp(norm(x)). What
+    reads the heads one by one (direct logit attribution, knock-out, queries and keys) asks for these
+    instead of knowing a family's module names."""
+    query: Projection
+    key: Projection
+    value: Projection
+    out: torch.nn.Linear                       # input: the heads' outputs side by side (B, N, H·d)
+    mlp: torch.nn.Module                       # output: the MLP's addition to the residual stream, before mlp_scale
+    attention_scale: torch.Tensor | None = None    # (D,) layer scale on the attention's output (DINOv2, BEiT)
+    mlp_scale: torch.Tensor | None = None          # (D,) layer scale on the MLP's output
+
+
+def layer_scale(value) -> torch.Tensor | None:
+    """A layer scale's (D,) factors: a tensor, a module holding one (lambda1, gamma), or None / a plain 1.0."""
+    import torch
+
+    if isinstance(value, torch.Tensor):
+        return value
+    for name in ("lambda1", "gamma"):
+        if isinstance(getattr(value, name, None), torch.Tensor):
+            return getattr(value, name)
+    return None
+
+
+def frozen_layer_norm(norm, reference: torch.Tensor):
+    """LayerNorm `norm` as an affine map with its statistics frozen at `reference` (B, N, D): x ->
+    γ ⊙ (x − mean(x)) / σ_reference + β. Centring stays (it is linear); the division uses the
+    reference's spread, as direct logit attribution reads a real forward."""
+    import torch
+
+    sigma = torch.sqrt(reference.var(-1, unbiased=False, keepdim=True) + norm.eps)
+
+    def apply(x: torch.Tensor) -> torch.Tensor:
+        return (x - x.mean(-1, keepdim=True)) / sigma * norm.weight + norm.bias
+    return apply
+
+
 class Family:
     """The base adapter. The defaults fit transformers' ViT surface (vitviz.core.outputs)."""
     name: str = ""
@@ -80,6 +133,28 @@ class Family:
         b, _, d = hidden.shape
         mean = hidden.mean(1, keepdim=True)
         return PooledReadout(self.readout(loaded, mean.expand(b, loaded.prefix + 1, d)))
+
+    def frozen_readout(self, loaded, hidden: "torch.Tensor"):
+        """The read-out with its norms frozen at the last layer's real tokens `hidden` (B, N, D): an
+        affine map from residual-stream tensors (B, N, D) to class scores (B, K), equal to the model's
+        scores at `hidden` itself. So the scores split over the parts the residual stream is a sum of
+        (direct logit attribution). None where the read-out stays non-linear with its norms frozen (an
+        attention-pooling head with an MLP)."""
+        return None
+
+    def block_parts(self, loaded, index: int) -> BlockParts:
+        """Where block `index`'s attention and MLP are. The default finds transformers 5's names: an
+        attention module with q_proj, k_proj, v_proj and o_proj (or out_proj), the block's mlp, and a
+        layer scale as layer_scale1/2 (DINOv2) or lambda_1/2 (BEiT)."""
+        block = self.blocks(loaded)[index]
+        attention = next((m for m in block.modules() if hasattr(m, "q_proj") and hasattr(m, "v_proj")), None)
+        out = getattr(attention, "o_proj", None) or getattr(attention, "out_proj", None)
+        if attention is None or out is None or not hasattr(block, "mlp"):
+            raise ValueError(f"{loaded.name}: block {index} has no attention with q/k/v/o projections and MLP to read")
+        return BlockParts(Projection(attention.q_proj), Projection(attention.k_proj), Projection(attention.v_proj),
+                          out, block.mlp,
+                          layer_scale(getattr(block, "layer_scale1", getattr(block, "lambda_1", None))),
+                          layer_scale(getattr(block, "layer_scale2", getattr(block, "lambda_2", None))))
 
     def blocks(self, loaded) -> "torch.nn.ModuleList":
         """The encoder's blocks, first to last (transformers 5 keeps them in ``base_model.layers``,

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from .cache import Cache
 from .compiled import CompiledForward
 from .facts import ModelFacts
-from .family import Family, PooledReadout
+from .family import BlockParts, Family, PooledReadout
 from .loading import ModelUnavailable
 
 if TYPE_CHECKING:
@@ -62,6 +62,17 @@ class LoadedModel(ModelFacts):
         if not self.has_classifier:
             raise ValueError(f"{self.name} has no classifier: the layer read-out needs class scores")
         return self.adapter.pooled_readout(self, hidden)
+
+    def frozen_readout(self, hidden: torch.Tensor):
+        """The read-out as an affine map with its norms frozen at the last layer's tokens (B, N, D), or
+        None where it is not affine even so (Family.frozen_readout)."""
+        if not self.has_classifier:
+            raise ValueError(f"{self.name} has no classifier: the read-out needs class scores")
+        return self.adapter.frozen_readout(self, hidden)
+
+    def block_parts(self, index: int) -> BlockParts:
+        """Where block `index`'s heads and MLP are (Family.block_parts)."""
+        return self.adapter.block_parts(self, index)
 
     def with_labels(self, labels) -> "LoadedModel":
         """A copy whose classes are the typed `labels` (weights and caches shared); models with their own

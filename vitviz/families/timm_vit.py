@@ -24,7 +24,7 @@ from PIL import Image
 
 from ..core.compat import timm_graph_nodes
 from ..core.facts import ModelFacts, register_names
-from ..core.family import Family
+from ..core.family import BlockParts, Family, Projection, frozen_layer_norm, layer_scale
 from ..core.loaded import LoadedModel
 from ..core.loading import Source
 from ..core.outputs import Embeddings, PatchEmbeddings, VisionOutput, conv_patches
@@ -184,4 +184,23 @@ class Timm(Family):
 
     def blocks(self, loaded: LoadedModel) -> torch.nn.ModuleList:
         return loaded.model.vit.blocks
+
+    def block_parts(self, loaded: LoadedModel, index: int) -> BlockParts:
+        """timm's Block: one fused qkv projection (queries, keys and values in thirds), proj, LayerScale ls1/ls2."""
+        block = loaded.model.vit.blocks[index]
+        d = loaded.hidden_size
+        qkv = block.attn.qkv
+        return BlockParts(Projection(qkv, slice(0, d)), Projection(qkv, slice(d, 2 * d)),
+                          Projection(qkv, slice(2 * d, 3 * d)), block.attn.proj, block.mlp,
+                          layer_scale(block.ls1), layer_scale(block.ls2))
+
+    def frozen_readout(self, loaded: LoadedModel, hidden: torch.Tensor):
+        """timm's head after its final LayerNorm, frozen at `hidden`; None where a second norm (fc_norm)
+        follows the pooling."""
+        vit = loaded.model.vit
+        if not isinstance(getattr(vit, "fc_norm", None), torch.nn.Identity) or not isinstance(vit.norm,
+                                                                                              torch.nn.LayerNorm):
+            return None
+        norm = frozen_layer_norm(vit.norm, hidden)
+        return lambda x: vit.forward_head(norm(x))
 

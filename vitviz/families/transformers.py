@@ -13,7 +13,7 @@ from __future__ import annotations
 import torch
 
 from ..core.facts import ModelFacts, register_names
-from ..core.family import Family
+from ..core.family import Family, frozen_layer_norm
 from ..core.loaded import LoadedModel
 from ..core.loading import Source
 from ..core.preprocess import spec_from_processor
@@ -89,6 +89,19 @@ class Transformers(Family):
         base = loaded.model.base_model
         normed = base.layernorm(hidden) if getattr(base, "layernorm", None) is not None else hidden
         return READOUTS[loaded.head_reads](loaded.model, normed, loaded)
+
+    def frozen_readout(self, loaded: LoadedModel, hidden: torch.Tensor):
+        """The head after the final norm frozen at `hidden`'s tokens (and BEiT's pooler norm at their
+        patch mean): affine in the residual stream."""
+        if loaded.head_reads not in READOUTS:
+            return None
+        model, base = loaded.model, loaded.model.base_model
+        norm = getattr(base, "layernorm", None)
+        normed = frozen_layer_norm(norm, hidden) if isinstance(norm, torch.nn.LayerNorm) else (lambda x: x)
+        if loaded.head_reads == "patch mean":
+            pool = frozen_layer_norm(base.pooler.layernorm, normed(hidden)[:, 1:].mean(1))
+            return lambda x: model.classifier(pool(normed(x)[:, 1:].mean(1)))
+        return lambda x: READOUTS[loaded.head_reads](model, normed(x), loaded)
 
     def reinitialise(self, loaded: LoadedModel, module: torch.nn.Module) -> None:
         """transformers' own initialiser of the model (what post_init applies), else reset_parameters."""

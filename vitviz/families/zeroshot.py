@@ -31,7 +31,7 @@ import torch.nn.functional as F
 
 from ..core.cache import Cache
 from ..core.facts import ModelFacts
-from ..core.family import Family, PooledReadout
+from ..core.family import Family, PooledReadout, frozen_layer_norm
 from ..core.loaded import LoadedModel
 from ..core.loading import Source
 from ..core.outputs import Embeddings, PatchEmbeddings, VisionOutput, conv_patches
@@ -146,6 +146,20 @@ class ZeroShotVision(torch.nn.Module):
             return self.scores(self.embed(hidden)[0])
         return self.scores(self.embed(self.vision.post_layernorm(hidden))[0])
 
+    def frozen_readout(self, hidden: torch.Tensor):
+        """CLIP's score with its norms frozen at the last layer's tokens `hidden` (B, N, D): the final norm
+        of [CLS] and the image embedding's length, so the score is affine in the residual stream (no
+        bias: CLIP's projection has none). None for SigLIP: its attention-pooling head (softmax and MLP)
+        stays non-linear with norms frozen, and without labels."""
+        if self.kind != "clip" or not self.labels:
+            return None
+        norm = frozen_layer_norm(self.vision.post_layernorm, hidden[:, :1])
+        image = self.full.visual_projection(self.vision.post_layernorm(hidden[:, 0]))
+        length = image.float().norm(dim=-1, keepdim=True)
+        text = self.text_embeddings(self.labels, hidden.device)
+        scale = self.full.logit_scale.float().exp()
+        return lambda x: self.full.visual_projection(norm(x[:, :1])[:, 0]).float() / length @ text.T * scale
+
     def pooled_readout(self, hidden: torch.Tensor) -> PooledReadout:
         """SigLIP's attention pooler applied to any layer's tokens (B, N, D) as LeGrad's reference applies
         it (legrad/wrapper.py, compute_legrad_siglip: ``attn_pool(blk.feat_post_mlp)``): the block's
@@ -233,6 +247,9 @@ class ZeroShot(Family):
 
     def readout(self, loaded: LoadedModel, hidden: torch.Tensor) -> torch.Tensor:
         return loaded.model.readout(hidden)
+
+    def frozen_readout(self, loaded: LoadedModel, hidden: torch.Tensor):
+        return loaded.model.frozen_readout(hidden)
 
     def pooled_readout(self, loaded: LoadedModel, hidden: torch.Tensor) -> PooledReadout:
         """CLIP reads [CLS]: the mean of all tokens through its head (the default, as the reference reads

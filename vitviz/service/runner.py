@@ -32,7 +32,10 @@ _here = threading.local()        # .model_thread is True on a runner's model thr
 START_SECONDS = 5
 PER_IMAGE_SECONDS = {"forward": 1, "class": 2, "perturbation": 8,
                      "evidence": 12,      # the curves and SaCo's 10 groups per map: ~1.5× the curves alone
-                     "sanity": 20}        # L+3 class-map passes (ViT-B: 15) and the randomised copy
+                     "sanity": 20,        # L+3 class-map passes (ViT-B: 15) and the randomised copy
+                     "heads": 2,          # a forward that keeps every block's values: the heads' attribution
+                     "knockout": 2,       # forwards with heads switched off (a greedy search: a few)
+                     "queries": 1}        # per photo: a forward that keeps every block's queries and keys
 MAX_SECONDS = 60
 REFERENCE_PIXELS = 224 * 224
 
