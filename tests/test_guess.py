@@ -38,8 +38,8 @@ def render(ctx, session, lang):
     return guess.render(ctx, ctx.open(session), lang)
 
 
-def reveal(ctx, session, lang, drawing, share=False, nickname=""):
-    return guess.reveal(ctx, ctx.open(session), lang, drawing, share, nickname)
+def reveal(ctx, session, lang, drawing, share=False, nickname="", owner="tab-1"):
+    return guess.reveal(ctx, ctx.open(session), lang, drawing, share, nickname, owner)
 
 
 def reveal_button(ctx):
@@ -178,29 +178,69 @@ def test_the_classroom_flag_turns_the_board_on_in_public_mode_too(tiny_vit_dir, 
 def test_board_bounds_per_photo_photos_and_total():
     b = board.Board(per_photo=3, photos=2, total=5)
     for name in "abc":
-        b.add("p1", name, [(0.5, True)])
-    b.add("p1", "a", [(0.9, False)])                        # a nickname's new score replaces its old one
+        b.add("p1", name, [(0.5, True)], owner=name)
+    b.add("p1", "a", [(0.9, False)], owner="a")             # its owner's new score replaces the old one
     assert len(b) == 3 and b.entries("p1")[0].scores == ((0.9, False),)
     with pytest.raises(board.BoardRefused) as full:
-        b.add("p1", "d", [(0.1, False)])
+        b.add("p1", "d", [(0.1, False)], owner="d")
     assert full.value.key == "board_full" and full.value.fields == {"limit": 3}
-    b.add("p2", "a", [(0.1, False)])
-    b.add("p2", "b", [(0.1, False)])                        # 5 in all: the total
-    b.add("p3", "z", [(0.2, True)])                         # a third photo: the oldest (p1) goes
+    b.add("p2", "a", [(0.1, False)], owner="a")
+    b.add("p2", "b", [(0.1, False)], owner="b")             # 5 in all: the total
+    b.add("p3", "z", [(0.2, True)], owner="z")              # a third photo: the oldest (p1) goes
     assert b.entries("p1") == [] and len(b.entries("p2")) == 2 and len(b.entries("p3")) == 1 and len(b) == 3
 
 
 def test_board_total_makes_room_by_dropping_old_photos_and_refuses_when_it_cannot():
     b = board.Board(per_photo=10, photos=10, total=3)
     for name in "abc":
-        b.add("old", name, [(0.5, True)])
-    b.add("new", "d", [(0.5, True)])                        # the old photo's board goes to make room
+        b.add("old", name, [(0.5, True)], owner=name)
+    b.add("new", "d", [(0.5, True)], owner="d")             # the old photo's board goes to make room
     assert b.entries("old") == [] and len(b) == 1
     for name in "ef":
-        b.add("new", name, [(0.5, True)])
+        b.add("new", name, [(0.5, True)], owner=name)
     with pytest.raises(board.BoardRefused) as full:
-        b.add("new", "g", [(0.5, True)])                    # nothing older to drop
+        b.add("new", "g", [(0.5, True)], owner="g")         # nothing older to drop
     assert full.value.fields == {"limit": 3} and len(b) == 3
+
+
+def test_a_nickname_belongs_to_the_session_that_first_used_it_on_a_photo():
+    b = board.Board()
+    b.add("photo", "Kim", [(0.6, True)], owner="tab-a")
+    for impostor in ("Kim", "KIM", "kim", "ｋｉｍ", "Кіm", "K\u200bim", " Kim "):   # case, width, Cyrillic К і, hidden
+        with pytest.raises(board.BoardRefused) as taken:
+            b.add("photo", impostor, [(0.99, True)], owner="tab-b")
+        assert taken.value.key == "board_nick_taken", impostor
+    assert [(e.nickname, e.scores, e.owner) for e in b.entries("photo")] == [("Kim", ((0.6, True),), "tab-a")]
+    b.add("photo", "KIM", [(0.7, False)], owner="tab-a")        # its owner may post again, in any case
+    assert [(e.nickname, e.scores) for e in b.entries("photo")] == [("KIM", ((0.7, False),))]
+    b.add("photo", "Lee", [(0.2, False)], owner="tab-b")        # a nickname of one's own is fine
+    b.add("another photo", "Kim", [(0.1, False)], owner="tab-b")   # a nickname is held per photo
+    assert len(b) == 3 and {e.owner for e in b.entries("another photo")} == {"tab-b"}
+
+
+def test_nicknames_that_look_alike_are_one_and_different_ones_are_not():
+    from vitviz.core.text import alike
+
+    for a, b in (("Kim", "KIM"), ("Kim", "ｋｉｍ"), ("Kim", "Кіm"), ("Tom", "T0m"), ("TOM", "t0m"), ("Iris", "lris"),
+                 ("mary", "rnary"), ("paypal", "раураl"), ("민수", "민수"), ("민수", "\u1106\u1175\u11ab수")):
+        assert alike(a, b), (a, b)
+    for a, b in (("Kim", "Kin"), ("Bob", "Rob"), ("Anna", "Ana"), ("민수", "민지"), ("minsu", "minsu2"), ("José", "Jose")):
+        assert not alike(a, b), (a, b)
+
+
+def test_two_tabs_one_nickname_on_the_board(tiny_vit_dir, photo_path):
+    classroom = app_context(tiny_vit_dir, classroom=True)
+    first, second = new_session(classroom, photo_path), new_session(classroom, photo_path)
+    for s in (first, second):
+        render(classroom, s, "en")
+    quarter = layer_for(classroom, first, slice(0, 50), slice(0, 50))
+    reveal(classroom, first, "en", {"layers": [quarter]}, share=True, nickname="minsu", owner="tab-a")
+    en = reveal(classroom, second, "en", {"layers": [quarter]}, share=True, nickname="MINSU", owner="tab-b")
+    ko = reveal(classroom, second, "ko", {"layers": [quarter]}, share=True, nickname="minsu", owner="tab-b")
+    assert en["board"].startswith("Someone else already uses that nickname")
+    assert ko["board"].startswith("다른 사람이 이미 쓰고 있는 별명") and "| minsu |" in ko["board"]
+    assert [e.owner for e in classroom.board.entries(guess.photo_key(classroom.open(first).loaded,
+                                                                         classroom.open(first).an))] == ["tab-a"]
 
 
 def test_nicknames_are_cleaned_and_refused_plainly():

@@ -77,6 +77,41 @@ def test_token_strip_draws_registers_apart(dirs, photo):
 
 # ---------------------------------------------------------------- typed labels
 
+def test_typed_labels_come_back_without_control_characters_and_lines_separate_them():
+    typed_in = "cat\x00\x1b[31m\u202e, dog\r\nbird\u200b\n\n  red\tfox  \u2028owl"
+    assert typed.parse_labels(typed_in) == ("cat[31m", "dog", "bird", "red fox", "owl")
+    assert typed.parse_labels("\x00\x1b\u202e\n ,") == typed.DEFAULT_LABELS        # nothing left: the defaults
+
+
+def test_labels_are_read_in_a_sentence_of_their_language():
+    assert typed.prompt("cat") == "a photo of a cat" and typed.prompt("고양이") == "고양이 사진"
+    assert typed.prompt("red 여우") == "red 여우 사진"
+    assert typed.parse_labels("", "ko") == ("고양이", "커피", "로켓", "우주 비행사", "사람", "개")
+    assert typed.parse_labels("", "ko", multilingual=False) == typed.DEFAULT_LABELS
+    assert typed.parse_labels("고양이, cat", "en", multilingual=True) == ("고양이", "cat")
+    for english_only in ("고양이", "cat, 강아지", "кошка", "猫"):
+        with pytest.raises(RequestRefused) as e:
+            typed.parse_labels(english_only, "ko", multilingual=False)
+        assert e.value.key == "err_labels_english"
+    assert typed.parse_labels("café, naïve", multilingual=False) == ("café", "naïve")   # Latin letters
+
+
+@pytest.mark.parametrize("kind", zeroshot.KINDS)
+def test_which_models_read_korean_is_a_fact_of_the_loaded_model(dirs, photo, kind):
+    from ui import upload
+
+    ctx = app_context(dirs[kind])
+    assert ctx.start.multilingual_text is (kind == "siglip2")
+    out = upload.analyze_group(ctx, {}, [photo], ctx.start.name, "32x32", ["ko"], "")[0]
+    shown = set(out["predictions"])      # the top five of the six default labels
+    if kind == "siglip2":
+        assert len(shown) == 5 and shown < set(typed.DEFAULTS["ko"])
+    else:
+        assert len(shown) == 5 and shown < set(typed.DEFAULTS["en"])
+        refused = upload.analyze_group(ctx, {}, [photo], ctx.start.name, "32x32", ["ko"], "고양이, cat")[0]
+        assert refused["status"].startswith("“고양이”") and "SigLIP 2" in refused["status"]
+
+
 def test_labels_are_parsed_and_bounded():
     assert typed.parse_labels(" cat, dog ,,고양이，강아지、cat ") == ("cat", "dog", "고양이", "강아지")
     assert typed.parse_labels("") == typed.DEFAULT_LABELS
@@ -98,7 +133,7 @@ def reference_logits(path, kind, pixel_values, labels):
     full = transformers.AutoModel.from_pretrained(path, attn_implementation="eager").eval()
     tok = transformers.AutoTokenizer.from_pretrained(path)
     padding = True if kind == "clip" else "max_length"
-    text = tok([zeroshot.TEMPLATE.format(x) for x in labels], padding=padding, max_length=32, return_tensors="pt")
+    text = tok([typed.prompt(x) for x in labels], padding=padding, max_length=32, return_tensors="pt")
     text = {k: v for k, v in text.items() if k in ("input_ids", "attention_mask")}
     x = pixel_values[None]
     if kind == "siglip2":
@@ -188,14 +223,14 @@ def test_app_scores_the_typed_labels_and_refuses_too_many_in_korean(dirs, photo)
     from ui import classmap, raw, rollout, upload
 
     ctx = app_context(dirs["siglip"], public=True)
-    out = upload.analyze_group(ctx, {}, [photo], ctx.start.name, "32x32", ["ko"], "고양이, 강아지, cat")[0]
-    assert set(out["predictions"]) == {"고양이", "강아지", "cat"}
+    out = upload.analyze_group(ctx, {}, [photo], ctx.start.name, "32x32", ["ko"], "kitten\ncat, dog\x00\x1b\u202e")[0]
+    assert set(out["predictions"]) == {"kitten", "cat", "dog"}
     opened = ctx.open(out["session"])
     assert "프로브" in rollout.render(ctx, opened, "ko")["note"] and raw.render(ctx, opened, "en")["note"]
     maps = classmap.render(ctx, opened, "en", target=2, method="chefer", alpha=0.5)
     assert maps["on_input"] is not None and maps["target"]["value"] == 2
     refused = upload.analyze_group(ctx, {}, [photo], ctx.start.name, "32x32", ["ko"], ",".join("abcdefghijklmnopqrstu"))
-    assert refused[0]["status"] == "낱말이 너무 많습니다. 쉼표로 나누어 20개까지 쓸 수 있어요."
+    assert refused[0]["status"] == "낱말이 너무 많아요. 쉼표나 줄 바꿈으로 나누어 20개까지 쓸 수 있어요."
 
 
 def test_token_norms_compare_with_and_without_registers(dirs, photo, monkeypatch):

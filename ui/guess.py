@@ -117,9 +117,10 @@ def render(ctx: AppContext, opened: Opened, lang: str) -> dict:
 
 
 def reveal(ctx: AppContext, opened: Opened | None, lang: str, drawing, share: bool = False,
-           nickname: str = "") -> dict:
+           nickname: str = "", owner: str = "") -> dict:
     """Reveal: the drawing scored against both maps (and put on the class board if asked).
-    opened: None when the tab has no analysis, or it expired."""
+    opened: None when the tab has no analysis, or it expired. owner: the browser session (Gradio's
+    session hash), which holds the nickname on this photo's board once it used it."""
     if opened is None:
         return untold(t("err_expired", lang))
     loaded, an = opened.loaded, opened.an
@@ -138,7 +139,7 @@ def reveal(ctx: AppContext, opened: Opened | None, lang: str, drawing, share: bo
     out, scores = answer(ctx, opened, guess, lang)
     if share and ctx.board is not None:
         try:
-            ctx.board.add(photo_key(loaded, an), nickname, scores)
+            ctx.board.add(photo_key(loaded, an), nickname, scores, owner)
             note = ""
         except board.BoardRefused as exc:
             note = t(exc.key, lang, **exc.fields)
@@ -177,7 +178,8 @@ def wire(ctx: AppContext, view: View, shared: Shared) -> None:
     private = {"api_visibility": "private"}
     extra = view.extra
 
-    def on_reveal(session, lang, drawing, share, nickname):
+    def on_reveal(session, lang, drawing, share, nickname, request: gr.Request = None):
+        owner = getattr(request, "session_hash", None) or ""
         def work():
             if session is None:
                 return untold(t("err_no_image", lang))
@@ -185,7 +187,7 @@ def wire(ctx: AppContext, view: View, shared: Shared) -> None:
                 opened = opened_session(ctx, session)
             except Expired:
                 opened = None
-            return reveal(ctx, opened, lang, drawing, share, nickname)
+            return reveal(ctx, opened, lang, drawing, share, nickname, owner)
         return view.updates(ctx, guarded(ctx, "view guess", lang, work))
 
     def on_refresh(session, lang):

@@ -10,13 +10,16 @@ from __future__ import annotations
 import gradio as gr
 
 from vitviz.core import i18n
+from vitviz.core.korean import particles
 
 from . import strings
 
 PAGE = i18n.Strings(strings.STRINGS, fallback=i18n.LIBRARY)   # the page's words, then the library's
 t, say = PAGE.t, PAGE.say
-# Our keys are prefixed: Gradio's own translations use plain keys such as "image".
-I18N = gr.I18n(**{lang: {f"vv_{k}": v for k, v in {**i18n.STRINGS[lang], **table}.items()}
+# Our keys are prefixed: Gradio's own translations use plain keys such as "image". Static Korean
+# labels get their particles settled here, as t does for messages.
+I18N = gr.I18n(**{lang: {f"vv_{k}": particles(v) if lang == "ko" else v
+                         for k, v in {**i18n.STRINGS[lang], **table}.items()}
                   for lang, table in strings.STRINGS.items()})
 
 

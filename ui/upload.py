@@ -15,7 +15,6 @@ import gradio as gr
 
 from vitviz import models
 from vitviz.core import memory
-from vitviz.core.labels import DEFAULT_LABELS
 from vitviz.core.limits import format_size
 from vitviz.core.preprocess import BadImage
 from vitviz.pictures import maps
@@ -75,9 +74,9 @@ def analyze_uploads(ctx: AppContext, views: dict[str, View], images: list, model
     for i, (image, name, size, typed) in enumerate(zip(images, model_names, sizes, labels)):
         if image is None:
             results[i] = {"status": t("err_no_image", langs[i])}
-        else:
-            groups.setdefault((name, size, typed), []).append(i)
-    for (name, size, typed), idx in groups.items():
+        else:        # with no labels typed, the defaults follow the page's language
+            groups.setdefault((name, size, typed, None if (typed or "").strip() else langs[i]), []).append(i)
+    for (name, size, typed, _), idx in groups.items():
         images_, langs_ = [images[i] for i in idx], [langs[i] for i in idx]
         for i, named in zip(idx, analyze_group(ctx, views, images_, name, size, langs_, typed)):
             results[i] = named
@@ -89,7 +88,7 @@ def analyze_group(ctx: AppContext, views: dict[str, View], images: list, name: s
     """Uploads that share a model, a size and typed labels: one forward pass; a bad file only fails itself."""
     t0 = time.perf_counter()
     try:
-        loaded = ctx.labelled(ctx.model(name), labels)
+        loaded = ctx.labelled(ctx.model(name), labels, langs[0])
         hw = ctx.input_size(loaded, size)
         analyses, on_cpu = ctx.analyze(loaded, images, hw)
     except Exception as exc:
@@ -211,8 +210,10 @@ def build(ctx: AppContext) -> tuple[Inputs, dict]:
                                     scale=3, **typed)
                 size = gr.Dropdown(size_choices(ctx.start), value=size_choices(ctx.start)[0][1],
                                    label=L("resolution"), scale=2, elem_id="size", **typed)
-            labels = gr.Textbox(", ".join(DEFAULT_LABELS), label=L("labels"), info=L("labels_info"),
-                                max_lines=1, visible=ctx.start.typed_labels, elem_id="labels")
+            # empty: the default labels in the page's language (the placeholder names them); a pasted
+            # list may keep its line breaks, which separate labels as commas do
+            labels = gr.Textbox("", label=L("labels"), info=L("labels_info"), placeholder=L("labels_placeholder"),
+                                max_lines=4, visible=ctx.start.typed_labels, elem_id="labels")
             gallery = gr.Examples(examples.order(ctx.start), inputs=[image], label=L("examples"),
                                   examples_per_page=16)
         with gr.Column(scale=1):

@@ -36,6 +36,9 @@ class ModelFacts:
     head_reads: str = field(default="", kw_only=True)
     # The classes are labels the user types (CLIP, SigLIP: image–text scores), not a fixed head.
     typed_labels: bool = field(default=False, kw_only=True)
+    # Its text encoder reads many languages (SigLIP 2), not only English (CLIP, SigLIP): typed labels in
+    # Korean are scored, not refused (vitviz.core.labels).
+    multilingual_text: bool = field(default=False, kw_only=True)
     compiles: bool = field(default=False, kw_only=True)    # its analysis forward may be compiled (vitviz.core.compiled)
     int8: bool = field(default=False, kw_only=True)        # int8 may serve it, behind the fidelity gate (vitviz.quant)
 

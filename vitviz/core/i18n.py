@@ -8,6 +8,8 @@ ui/strings.py.
 
 from __future__ import annotations
 
+from .korean import particles
+
 STRINGS: dict[str, dict[str, str]] = {
     "en": {
         "layer": "Layer",
@@ -71,7 +73,8 @@ STRINGS: dict[str, dict[str, str]] = {
         "study_name_cnn": "CNN",
         "study_name_hybrid": "hybrid ViT (CNN stem)",
         "study_name_vit": "ViT",
-        "err_labels_many": "Too many labels: at most {limit}, separated by commas.",
+        "err_labels_many": "Too many labels: at most {limit}, separated by commas or new lines.",
+        "err_labels_english": "“{label}” is not written in English letters, and this model reads English only (CLIP and SigLIP). Type the labels in English, or choose SigLIP 2, which reads Korean too.",
         "err_labels_long": "The label “{label}” is too long: at most {limit} characters each.",
         "ev_saco": "SaCo ↑",
         "ev_mprt": "MPRT: Spearman, whole model random ↓",
@@ -96,6 +99,20 @@ STRINGS: dict[str, dict[str, str]] = {
         "err_internal": "Something went wrong while analyzing this image. The app is still running; try another photo. (Request {request_id}: the server's log has the details.)",
         "err_expired": "This photo's analysis is no longer kept on the server. Please upload the photo again.",
         "camera_too_large": "The camera sent a picture that is too large ({size}; the limit is {limit}). Choose a smaller camera resolution.",
+        "heads_title": "What each part adds to the logit of “{name}”",
+        "heads_axes": "rows: layers · columns: heads · right: each layer's MLP",
+        "heads_mlp": "MLP",
+        "heads_against": "against",
+        "heads_for": "for",
+        "heads_parts": "embeddings {emb} · heads {heads} · MLPs {mlp} · bias {bias}",
+        "heads_total": "sum of the parts {total} · the model's own logit {logit}",
+        "heads_bias_is": "bias: the output projections' biases and the read-out's own constant",
+        "heads_before": "every head on",
+        "heads_after": "heads off",
+        "heads_rollout_on": "Rollout, every head on",
+        "heads_rollout_off": "Rollout, {n} head(s) off",
+        "heads_not_affine": "{model} reads its tokens with an attention-pooling head that has an MLP: even with its norms frozen, its score is not a sum over the heads, so there is no exact split of it. Heads can still be switched off.",
+        "err_heads_off": "At most {limit} heads can be switched off at once here ({count} were chosen). Remove some from the set.",
     },
     "ko": {
         "layer": "레이어",
@@ -159,7 +176,8 @@ STRINGS: dict[str, dict[str, str]] = {
         "study_name_cnn": "CNN",
         "study_name_hybrid": "하이브리드 ViT (CNN 줄기)",
         "study_name_vit": "ViT",
-        "err_labels_many": "낱말이 너무 많습니다. 쉼표로 나누어 {limit}개까지 쓸 수 있어요.",
+        "err_labels_many": "낱말이 너무 많아요. 쉼표나 줄 바꿈으로 나누어 {limit}개까지 쓸 수 있어요.",
+        "err_labels_english": "“{label}”은(는) 영어 낱말이 아니에요. 이 모델(CLIP, SigLIP)은 영어만 읽어요. 낱말을 영어로 적거나, 한국어도 읽는 SigLIP 2를 골라 주세요.",
         "err_labels_long": "“{label}” 낱말이 너무 깁니다. 하나에 {limit}자까지 쓸 수 있어요.",
         "ev_saco": "SaCo ↑",
         "ev_mprt": "MPRT: 모델 전체를 무작위로 바꾼 뒤의 스피어먼 ↓",
@@ -184,6 +202,20 @@ STRINGS: dict[str, dict[str, str]] = {
         "err_internal": "이미지를 분석하는 중에 문제가 생겼습니다. 앱은 계속 동작하니 다른 사진으로 시도해 보세요. (요청 {request_id}: 자세한 내용은 서버 로그에 있습니다.)",
         "err_expired": "이 사진의 분석 결과가 서버에 더 이상 남아 있지 않습니다. 사진을 다시 올려 주세요.",
         "camera_too_large": "카메라가 보낸 사진이 너무 큽니다({size}, 한도 {limit}). 카메라 해상도를 낮춰 주세요.",
+        "heads_title": "“{name}” 로짓에 각 부분이 더한 값",
+        "heads_axes": "행: 레이어 · 열: 헤드 · 오른쪽: 레이어마다의 MLP",
+        "heads_mlp": "MLP",
+        "heads_against": "반대",
+        "heads_for": "찬성",
+        "heads_parts": "임베딩 {emb} · 헤드 {heads} · MLP {mlp} · 편향 {bias}",
+        "heads_total": "부분의 합 {total} · 모델이 낸 로짓 {logit}",
+        "heads_bias_is": "편향: 출력 투영의 편향과 읽기 헤드 자체의 상수",
+        "heads_before": "모든 헤드 켬",
+        "heads_after": "헤드 끔",
+        "heads_rollout_on": "롤아웃, 모든 헤드 켬",
+        "heads_rollout_off": "롤아웃, 헤드 {n}개 끔",
+        "heads_not_affine": "{model} 모델은 MLP가 들어 있는 어텐션 풀링 헤드로 토큰을 읽어요. 정규화를 고정해도 점수가 헤드들의 합이 되지 않아서 정확하게 나눌 수 없어요. 헤드를 끄는 실험은 할 수 있어요.",
+        "err_heads_off": "여기서는 한 번에 헤드를 {limit}개까지만 끌 수 있어요({count}개를 골랐어요). 몇 개를 빼 주세요.",
     },
 }
 
@@ -217,8 +249,11 @@ class Strings:
         return self.fallback.text(key, lang)
 
     def t(self, key: str, lang: str = "en", **fmt) -> str:
+        """The text of `key` in `lang`, its fields filled; in Korean each particle written as
+        "을(를)" after a field takes the form the filled-in word needs (vitviz.core.korean)."""
         text = self.text(key, lang)
-        return text.format(**fmt) if fmt else text
+        text = text.format(**fmt) if fmt else text
+        return particles(text) if lang_of(lang) == "ko" else text
 
     def say(self, key: str, lang: str = "en", **fields) -> str:
         """A message whose fields may be messages too: a field named ``x_key`` is translated and

@@ -1,6 +1,7 @@
 """CLIP, SigLIP and SigLIP 2: zero-shot classification over labels the user types.
 
-An image–text model scores an image against the prompts "a photo of a {label}": the cosine of the
+An image–text model scores an image against the prompts "a photo of a {label}" ("{label} 사진" for a
+Korean label, vitviz.core.labels.prompt): the cosine of the
 image embedding and each prompt's text embedding, scaled (SigLIP adds a bias). With the typed
 labels bound, the vision tower and the text embeddings form a classifier whose classes are the
 labels, so every view (top-k, rollout, class maps, evidence) works on it as on a ViT classifier.
@@ -31,6 +32,7 @@ import torch.nn.functional as F
 
 from ..core.cache import Cache
 from ..core.facts import ModelFacts
+from ..core.labels import prompt
 from ..core.family import Family, PooledReadout, frozen_layer_norm
 from ..core.loaded import LoadedModel
 from ..core.loading import Source
@@ -38,8 +40,8 @@ from ..core.outputs import Embeddings, PatchEmbeddings, VisionOutput, conv_patch
 from ..core.preprocess import spec_from_processor
 
 KINDS = ("clip", "siglip", "siglip2")
-TEMPLATE = "a photo of a {}"
-EMPTY_PROMPT = "a photo of a"      # the template without a label: LeGrad's reference corrects SigLIP maps with it
+MULTILINGUAL = ("siglip2",)        # trained on captions in many languages (Gemma's tokenizer); the others on English
+EMPTY_PROMPT = "a photo of a"      # the English template without a label: LeGrad's reference corrects SigLIP maps with it
 
 
 # ---------------------------------------------------------------- the model
@@ -94,7 +96,7 @@ class ZeroShotVision(torch.nn.Module):
     # ------------------------------------------------------------ text
     def text_embeddings(self, labels: tuple[str, ...], device) -> torch.Tensor:
         """(K, E) unit-length embeddings of the prompts for `labels`, kept per label set."""
-        return self.prompt_embeddings(tuple(TEMPLATE.format(label) for label in labels), device)
+        return self.prompt_embeddings(tuple(prompt(label) for label in labels), device)
 
     def prompt_embeddings(self, prompts: tuple[str, ...], device) -> torch.Tensor:
         """(K, E) unit-length embeddings of the prompts as typed, kept per prompt set."""
@@ -285,5 +287,6 @@ def facts(config) -> ModelFacts:
                       mlp_size=int(vision.intermediate_size), patch_size=int(patch),
                       prefix_names=("[CLS]",) if clip else (), id2label={}, has_classifier=False,
                       query_name="[CLS]" if clip else "probe", typed_labels=True,
+                      multilingual_text=config.model_type in MULTILINGUAL,
                       head_reads="[CLS] image embedding" if clip else "pooling probe")
 

@@ -6,6 +6,10 @@ else, so a restart clears it, and it is bounded three ways: entries per photo, p
 photo's board goes first) and entries in all. Nicknames are cleaned (control and format characters
 dropped, at most NICK_MAX characters) and escaped when shown, so no markup, link or table syntax a
 student types reaches the page.
+
+A nickname belongs to the browser session that first put it on a photo's board: that session's next
+score replaces its old one, another session is told the nickname is taken. Nicknames that differ only
+by case, width or look-alike characters ("Kim", "KIM", "Кіm") count as one (vitviz.core.text.look).
 """
 
 from __future__ import annotations
@@ -13,9 +17,10 @@ from __future__ import annotations
 import html
 import string
 import threading
-import unicodedata
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+from ..core import text as typed_text
 
 NICK_MAX = 20            # characters in a nickname
 PER_PHOTO = 40           # entries on one photo's board: a class
@@ -34,6 +39,12 @@ class BoardRefused(ValueError):
 class Entry:
     nickname: str                            # cleaned, not escaped
     scores: tuple[tuple[float, bool], ...]   # (share of the map's mass inside, peak inside) per map
+    owner: str = ""                          # the browser session that put the nickname on this board
+    looks: frozenset[str] = field(default=frozenset(), compare=False)   # text.look(nickname)
+
+    def __post_init__(self):
+        if not self.looks:
+            object.__setattr__(self, "looks", typed_text.look(self.nickname))
 
 
 def clean_nickname(text) -> str:
@@ -42,9 +53,7 @@ def clean_nickname(text) -> str:
     text = text if isinstance(text, str) else ""
     if len(text) > 8 * NICK_MAX:               # refuse a flood before any work on it
         raise BoardRefused("board_nick_long", limit=NICK_MAX)
-    text = unicodedata.normalize("NFC", text)
-    kept = (" " if ch.isspace() else ch for ch in text if ch.isspace() or unicodedata.category(ch)[0] != "C")
-    text = " ".join("".join(kept).split())
+    text = typed_text.clean(text)
     if not text:
         raise BoardRefused("board_nick_empty")
     if len(text) > NICK_MAX:
@@ -76,13 +85,18 @@ class Board:
         self._boards: OrderedDict[str, OrderedDict[str, Entry]] = OrderedDict()
         self._lock = threading.Lock()
 
-    def add(self, photo: str, nickname, scores) -> Entry:
-        """Put a score on a photo's board (a nickname's new score replaces its old one there).
-        BoardRefused for a bad nickname or a full board."""
-        entry = Entry(clean_nickname(nickname), tuple((float(m), bool(p)) for m, p in scores))
+    def add(self, photo: str, nickname, scores, owner: str) -> Entry:
+        """Put owner's score on a photo's board under nickname: it replaces the owner's old score there.
+        BoardRefused for a bad nickname, a nickname another owner holds there, or a full board."""
+        entry = Entry(clean_nickname(nickname), tuple((float(m), bool(p)) for m, p in scores), str(owner))
         with self._lock:
             board = self._boards.get(photo)
-            fresh = board is None or entry.nickname not in board
+            held = [e for e in (board or {}).values() if not e.looks.isdisjoint(entry.looks)]
+            if any(e.owner != entry.owner for e in held):
+                raise BoardRefused("board_nick_taken")
+            for e in held:
+                del board[e.nickname]                     # the owner's old score (maybe typed "KIM" then)
+            fresh = not held
             if board is not None and fresh and len(board) >= self.per_photo:
                 raise BoardRefused("board_full", limit=self.per_photo)
             if board is None:

@@ -117,10 +117,13 @@ class AppContext:
             return self.start
         return models.load(name, self.start.device, self.start.dtype, self.settings)
 
-    def labelled(self, loaded: LoadedModel, text: str | None) -> LoadedModel:
-        """The model scoring the labels typed (CLIP, SigLIP; bounded, RequestRefused past the limits);
-        a model with its own classes as it is."""
-        return loaded.with_labels(parse_labels(text)) if loaded.typed_labels else loaded
+    def labelled(self, loaded: LoadedModel, text: str | None, lang: str = "en") -> LoadedModel:
+        """The model scoring the labels typed (CLIP, SigLIP; bounded, RequestRefused past the limits;
+        none typed: the defaults in the page's language `lang` where the model reads it); a model with
+        its own classes as it is."""
+        if not loaded.typed_labels:
+            return loaded
+        return loaded.with_labels(parse_labels(text, lang, loaded.multilingual_text))
 
     def weights(self, loaded: LoadedModel) -> LoadedModel:
         """A copy whose weights this process can read: on ZeroGPU the GPU copy lives in the worker,
