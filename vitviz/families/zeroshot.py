@@ -32,8 +32,8 @@ import torch.nn.functional as F
 
 from ..core.cache import Cache
 from ..core.facts import ModelFacts
-from ..core.labels import prompt
 from ..core.family import Family, PooledReadout, frozen_layer_norm
+from ..core.labels import prompt
 from ..core.loaded import LoadedModel
 from ..core.loading import Source
 from ..core.outputs import Embeddings, PatchEmbeddings, VisionOutput, conv_patches
@@ -41,7 +41,8 @@ from ..core.preprocess import spec_from_processor
 
 KINDS = ("clip", "siglip", "siglip2")
 MULTILINGUAL = ("siglip2",)        # trained on captions in many languages (Gemma's tokenizer); the others on English
-EMPTY_PROMPT = "a photo of a"      # the English template without a label: LeGrad's reference corrects SigLIP maps with it
+# the English template without a label: LeGrad's reference corrects SigLIP maps with it
+EMPTY_PROMPT = "a photo of a"
 
 
 # ---------------------------------------------------------------- the model
