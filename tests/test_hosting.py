@@ -281,7 +281,7 @@ def test_zerogpu_work_crosses_a_process_boundary(tiny_vit_dir, photo):
 
     ctx = zerogpu_context(tiny_vit_dir)
     try:
-        analyses, on_cpu = ctx.analyze(ctx.start, [photo], (32, 32))
+        analyses, on_cpu, _ = ctx.analyze(ctx.start, [photo], (32, 32))
         local = analyze(ctx.start, photo)
         assert not on_cpu and np.allclose(analyses[0].probs, local.probs, atol=1e-6)
         ctx.analyze(ctx.start, [photo] * 4, (64, 64))
@@ -332,7 +332,7 @@ def test_zerogpu_quota_falls_back_to_the_cpu(tiny_vit_dir, photo):
     ctx = zerogpu_context(tiny_vit_dir)
     ctx.runner._gpu.close()                # the stand-in is replaced by the refusal: nothing runs there
     ctx.runner.cpu_dtype, ctx.runner._gpu = "float32", refuse
-    analyses, on_cpu = ctx.analyze(ctx.start, [photo], (32, 32))
+    analyses, on_cpu, _ = ctx.analyze(ctx.start, [photo], (32, 32))
     assert on_cpu and analyses[0].probs is not None and refused == ["forward"]
     status = upload.analyze_group(ctx, {}, [photo], ctx.start.name, "32x32", ["en"])[0]["status"]
     assert status.startswith("Analyzed") and "ran on the CPU" in status     # a note, not an error
@@ -369,5 +369,36 @@ def test_the_real_spaces_decorator_is_harmless_off_zerogpu(tiny_vit_dir, photo, 
     monkeypatch.delenv("SPACES_ZERO_GPU", raising=False)
     ctx = AppContext.create(app_settings(tiny_vit_dir))
     ctx.runner = ModelRunner(zerogpu=True, cpu_dtype="float32")
-    analyses, on_cpu = ctx.analyze(ctx.start, [photo], (32, 32))
+    analyses, on_cpu, _ = ctx.analyze(ctx.start, [photo], (32, 32))
     assert not on_cpu and analyses[0].probs is not None
+
+
+@pytest.mark.parametrize("lang", ["en", "ko"])
+def test_the_offline_notice_names_the_model_it_could_not_load(tiny_loaded, lang):
+    """Regression: the notice said "it is not in this computer's model cache" without saying which model."""
+    from dataclasses import replace
+
+    from ui.upload import model_notes
+
+    failed = models.ModelUnavailable("model_not_cached", "not cached", model="google/vit-base-patch16-224")
+    notes = model_notes(replace(tiny_loaded, fallback_from=failed), lang)
+    assert "google/vit-base-patch16-224" in notes.splitlines()[0]
+    assert ("cache" if lang == "en" else "캐시") in notes.splitlines()[0]
+
+
+@pytest.mark.parametrize("lang", ["en", "ko"])
+def test_a_shared_example_says_it_was_shared_not_zero_seconds(tiny_vit_dir, lang):
+    """Regression: the second click on an example said "Analyzed … in 0.00 s"."""
+    from ui import upload
+    from ui.text import t
+    from vitviz.core.paths import example_photos
+
+    from .conftest import app_context
+
+    ctx = app_context(tiny_vit_dir)
+    example = str(example_photos()[0])
+    first = upload.analyze_group(ctx, {}, [example], ctx.start.name, "32x32", [lang])[0]["status"]
+    again = upload.analyze_group(ctx, {}, [example], ctx.start.name, "32x32", [lang])[0]["status"]
+    shared_words = t("ok_shared", lang, model="@", device="@", dtype="@").split("@")[-1]
+    assert shared_words not in first and shared_words in again
+    assert " 0.00" not in again and "0.00초" not in again

@@ -90,20 +90,24 @@ def analyze_group(ctx: AppContext, views: dict[str, View], images: list, name: s
     try:
         loaded = ctx.labelled(ctx.model(name), labels, langs[0])
         hw = ctx.input_size(loaded, size)
-        analyses, on_cpu = ctx.analyze(loaded, images, hw)
+        analyses, on_cpu, shared = ctx.analyze(loaded, images, hw)
     except Exception as exc:
         if len(images) > 1 and isinstance(exc, BadImage):     # a bad image fails itself; the rest go on
             return [analyze_group(ctx, views, [image], name, size, [lang], labels)[0]
                     for image, lang in zip(images, langs)]
         return [{"status": failure_message(exc, lang, "analysis")} for lang in langs]
-    seconds = (time.perf_counter() - t0) / len(images)
-    return [answer(ctx, views, ctx.keep(loaded, an), lang, seconds, on_cpu) for an, lang in zip(analyses, langs)]
+    seconds = (time.perf_counter() - t0) / max(1, len(images) - sum(shared))
+    return [answer(ctx, views, ctx.keep(loaded, an), lang, None if reused else seconds, on_cpu)
+            for an, lang, reused in zip(analyses, langs, shared)]
 
 
-def answer(ctx: AppContext, views: dict[str, View], opened: Opened, lang: str, seconds: float, on_cpu: bool) -> dict:
-    """An analysis's status, top-5 and session, and the views' first outputs drawn from it."""
+def answer(ctx: AppContext, views: dict[str, View], opened: Opened, lang: str, seconds: float | None,
+           on_cpu: bool) -> dict:
+    """An analysis's status, top-5 and session, and the views' first outputs drawn from it (seconds None:
+    an example's shared analysis, not run for this request)."""
     loaded = opened.loaded
-    status = say("ok", lang, model=loaded.name, device=loaded.device, dtype=precision(loaded, lang), seconds=seconds)
+    said = dict(model=loaded.name, device=loaded.device, dtype=precision(loaded, lang))
+    status = say("ok_shared", lang, **said) if seconds is None else say("ok", lang, **said, seconds=seconds)
     notes = [model_notes(loaded, lang)] + ([t("gpu_fallback", lang)] if on_cpu else [])
     out = {"status": "\n\n".join([status] + [n for n in notes if n]),
            "predictions": maps.predictions(opened.an, lang), "session": opened.session}
@@ -146,8 +150,10 @@ def model_notes(loaded, lang: str) -> str:
     """Why this model (a fallback) and what it cannot do (no classifier)."""
     notes = []
     if loaded.fallback_from is not None:
-        reason = say(loaded.fallback_from.key, lang, **loaded.fallback_from.fields)
-        notes.append(t("fallback", lang, reason=f"{reason} {t('using_bundled', lang)}"))
+        failed = loaded.fallback_from
+        reason = say(failed.key, lang, **failed.fields)
+        notes.append(t("fallback", lang, model=failed.fields.get("model", "?"),
+                       reason=f"{reason} {t('using_bundled', lang)}"))
     if not loaded.has_classifier:
         notes.append(t("no_classifier", lang, model=loaded.name))
     notes.append(int8_note(loaded, lang))

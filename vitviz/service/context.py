@@ -144,10 +144,10 @@ class AppContext:
                             kind=kind)
 
     # ------------------------------------------------------------ analyses
-    def analyze(self, loaded: LoadedModel, images: list, size: tuple[int, int]) -> tuple[list[Analysis], bool]:
+    def analyze(self, loaded: LoadedModel, images: list, size: tuple[int, int]) -> tuple[list[Analysis], bool, list]:
         """Analyze images (decoded here, the forward where the model lives): (analyses, ran on
-        the CPU because the GPU quota is used up). An example photo analyzed before with this
-        model and size is not run again."""
+        the CPU because the GPU quota is used up, per image whether its analysis was shared). An
+        example photo analyzed before with this model and size is not run again: it is shared."""
         fallback = []
 
         def run(loaded, batch):
@@ -161,7 +161,7 @@ class AppContext:
         todo = [i for i, key in enumerate(keys) if key is None or key not in self.examples]
         fresh = dict(zip(todo, analyze_batch(loaded, [images[i] for i in todo], size, run=run) if todo else []))
         analyses = [self.examples.get(key, lambda i=i: fresh[i]) if key else fresh[i] for i, key in enumerate(keys)]
-        return analyses, any(fallback)
+        return analyses, any(fallback), [i not in fresh for i in range(len(images))]
 
     def keep(self, loaded: LoadedModel, an: Analysis) -> Opened:
         """A new session for an analysis, opened: older sessions' analyses go when over the byte budget."""
