@@ -44,6 +44,7 @@ from ui import (  # noqa: E402
     qk,
     raw,
     rollout,
+    tools,
     upload,
 )
 from ui.compat import SET_LANG_JS  # noqa: E402
@@ -98,6 +99,7 @@ def build(ctx: AppContext) -> gr.Blocks:
         refresh = wire_views(ctx, views, section_tabs, session, lang, shown)
         upload.wire(ctx, inputs, named | {"status": status, "session": session}, views, lang, refresh)
         wire_language(ctx, inputs, session, lang, status, named["predictions"], refresh)
+        tools.build(ctx)
         demo.load(None, None, [lang], js=DETECT_LANG_JS)
     return demo
 
@@ -173,7 +175,8 @@ def wire_language(ctx: AppContext, inputs: upload.Inputs, session: gr.State, lan
 
 
 def launch_kwargs() -> dict:
-    return {"i18n": I18N, "max_file_size": MAX_UPLOAD, "css": CSS}
+    # the tools for AI assistants (ui/tools.py) are served at /gradio_api/mcp/ beside the page
+    return {"i18n": I18N, "max_file_size": MAX_UPLOAD, "css": CSS, "mcp_server": True}
 
 
 def parser() -> argparse.ArgumentParser:
