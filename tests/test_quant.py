@@ -27,13 +27,17 @@ def fresh_float(folder):
     return base
 
 
-def build_with(monkeypatch, forward_model):
+FAST = quant.Speed(int8_s=0.010, float32_s=0.020)
+
+
+def build_with(monkeypatch, forward_model, speed: "quant.Speed" = FAST):
     """Int8Forward serves `forward_model` (eager) instead of quantizing and compiling: the gate's
-    logic without inductor."""
+    logic without inductor; the race against float32 reports `speed`."""
     def _compile(self, loaded):
         self._fn, self._input_size = forward_model, loaded.input_size
     monkeypatch.setattr(quant.Int8Forward, "_compile", _compile)
     monkeypatch.setattr(quant.Int8Forward, "_float_instead", lambda self: None)
+    monkeypatch.setattr(quant, "timed", lambda loaded, base, int8_fn: speed)
 
 
 @pytest.fixture
@@ -173,6 +177,60 @@ def test_explanations_of_an_int8_model_are_float32_and_use_the_float32_weights(m
         assert m.dtype == torch.float32 and torch.allclose(m, ref[name], atol=1e-6), name
 
 
+# ---------------------------------------------------------------- only where it is faster
+
+def test_a_faithful_int8_that_is_slower_than_float32_does_not_serve(monkeypatch, supported, tiny_vit_dir):
+    """Regression: on a CPU where int8 ran oneDNN's reference kernel (700× slower), the gate passed it."""
+    from ui.upload import int8_note
+
+    base = fresh_float(tiny_vit_dir)
+    build_with(monkeypatch, base.model, speed=quant.Speed(int8_s=12.0, float32_s=0.017))
+    int8 = quant.int8_model(base)
+    int8.compiled.start(int8, background=False)
+    assert int8.compiled.state == "failed" and int8.compiled.slower and not int8.compiled.gate_failed
+    assert "slower" in int8.compiled.reason and "12000 ms" in int8.compiled.reason
+    assert quant.serving_dtype(int8) == "float32"
+    record = quant.record(int8)
+    assert record["dtype"] == "float32" and record["int8_speed"]["int8_over_float32"] > 700
+    for lang, word in (("en", "slower"), ("ko", "느렸")):
+        note = int8_note(int8, lang)
+        assert word in note and "12000" in note.replace(",", "")
+
+
+def test_a_faithful_int8_that_is_faster_serves_and_says_how_much(monkeypatch, supported, tiny_vit_dir):
+    base = fresh_float(tiny_vit_dir)
+    build_with(monkeypatch, base.model, speed=quant.Speed(int8_s=0.006, float32_s=0.020))
+    int8 = quant.int8_model(base)
+    int8.compiled.start(int8, background=False)
+    assert int8.compiled.state == "ready" and "0.30×" in int8.compiled.describe()
+    assert quant.record(int8)["int8_speed"] == {"int8_ms": 6.0, "float32_ms": 20.0, "int8_over_float32": 0.3,
+                                                "serves_int8_at_most": quant.FASTER}
+
+
+@pytest.mark.parametrize("int8_ms,float_ms,faster", [(5, 10, True), (9, 10, True), (9.5, 10, False),
+                                                     (12000, 17, False)])
+def test_int8_must_take_at_most_a_fixed_share_of_float32s_time(int8_ms, float_ms, faster):
+    assert quant.Speed(int8_ms / 1e3, float_ms / 1e3).faster is faster
+
+
+def test_the_race_times_both_forwards_interleaved_and_takes_medians():
+    import time as clock
+
+    calls = []
+
+    def slow(x):
+        calls.append("int8")
+        clock.sleep(0.02)
+
+    def quick(x):
+        calls.append("float32")
+        clock.sleep(0.002)
+
+    speed = quant.race(slow, quick, torch.zeros(1, 3, 4, 4), runs=3)
+    assert calls == ["int8", "float32"] + ["int8", "float32"] * 3       # warm-up, then alternating
+    assert speed.int8_s >= 0.02 and speed.float32_s < speed.int8_s and not speed.faster
+
+
 # ---------------------------------------------------------------- the real int8 forward
 
 @pytest.fixture(scope="module")
@@ -187,7 +245,10 @@ def real_int8(tmp_path_factory):
     folder = save_tiny(tmp_path_factory.mktemp("tiny-int8"), config=tiny_vit_config(), init=confident_head)
     base = fresh_float(folder)
     int8 = quant.int8_model(base)
-    int8.compiled.start(int8, background=False)
+    # a tiny model's speed says nothing about a ViT's (benchmarks/bench.py times ViT-B): fidelity only here
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(quant, "timed", lambda loaded, base, int8_fn: FAST)
+        int8.compiled.start(int8, background=False)
     assert int8.compiled.int8_forward is not None or int8.compiled.gate_failed, int8.compiled.reason
     return base, int8
 

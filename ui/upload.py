@@ -131,12 +131,20 @@ def precision(loaded, lang: str) -> str:
     says what serves now (float32 until its fidelity gate passed, vitviz.quant)."""
     state = loaded.compiled.state
     if loaded.dtype == "int8":
+        speed = getattr(loaded.compiled, "speed", None)
+        if state == "ready" and speed is not None:
+            return t("int8_ready_speed", lang, ratio=f"{speed.ratio:.2f}")
         return t({"ready": "int8_ready", "compiling": "int8_preparing"}.get(state, "int8_off"), lang)
     return loaded.dtype + (f", {t('compiled_' + state, lang)}" if state in ("ready", "compiling") else "")
 
 
 def int8_note(loaded, lang: str) -> str:
-    """Why int8 does not serve, with the measured fidelity, when the gate said no."""
+    """Why int8 does not serve: the measured fidelity when the gate said no, or the measured times
+    when int8 was faithful but not faster here."""
+    speed = getattr(loaded.compiled, "speed", None)
+    if loaded.dtype == "int8" and getattr(loaded.compiled, "slower", False) and speed is not None:
+        return t("int8_slower", lang, int8=f"{speed.int8_s * 1e3:.0f}", float32=f"{speed.float32_s * 1e3:.0f}",
+                 ratio=f"{speed.ratio:.1f}")
     fid = getattr(loaded.compiled, "fidelity", None)
     if loaded.dtype != "int8" or not getattr(loaded.compiled, "gate_failed", False) or fid is None:
         return ""

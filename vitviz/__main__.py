@@ -3,6 +3,8 @@
     python -m vitviz explain IMAGE_OR_FOLDER... --out DIR [--model ID] [--methods chefer legrad ...]
                              [--labels "cat, dog"] [--batch 8]
     python -m vitviz prefetch [MODEL ...]        # download into the Hugging Face cache while online
+    python -m vitviz heads PHOTO --out DIR [--model ID] [--class K] [--size HxW]   # direct logit attribution
+    python -m vitviz qk PHOTOS... --layer L --head H --out DIR [--model ID] [--projection pca|tsne] [--size HxW]
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ from .core.i18n import say
 from .core.labels import parse_labels
 from .core.limits import RequestRefused
 from .core.preprocess import BadImage
+from .heads.cli import heads_command
+from .heads.qk_cli import qk_command
 from .pictures import maps
 from .posemb import NoAbsolutePositions
 
@@ -86,6 +90,7 @@ def explain(argv: list[str]) -> int:
     loaded = models.load(a.model, a.device, a.dtype)
     if loaded.reason:
         print(loaded.reason, file=sys.stderr)
+    asked = loaded                     # an int8 model keeps its gate's figures for settings.json
     loaded = quant.settle(loaded)      # int8: compiled and checked now, else float32 (vitviz.quant)
     batch = min(a.batch, MAX_BATCH) if loaded.dtype == "int8" else a.batch   # int8's compiled batches
     loaded = with_labels(loaded, a.labels)
@@ -114,7 +119,7 @@ def explain(argv: list[str]) -> int:
             (folder / "predictions.txt").write_text("".join(f"{lab}\t{p:.4f}\n" for _, lab, p in an.top(5)))
     out.mkdir(parents=True, exist_ok=True)
     (out / "settings.json").write_text(json.dumps({"model": loaded.name, "device": loaded.device,
-                                                   **quant.record(loaded)}, indent=1))
+                                                   **quant.record(asked)}, indent=1))
     print(f"{len(files) - failed} image(s) explained with {loaded.name} into {out}/" +
           (f"; {failed} could not be read" if failed else ""))
     return 1 if failed == len(files) else 0
@@ -160,7 +165,7 @@ def prefetch(argv: list[str]) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    commands = {"explain": explain, "prefetch": prefetch}
+    commands = {"explain": explain, "prefetch": prefetch, "heads": heads_command, "qk": qk_command}
     if not argv or argv[0] not in commands:
         print(__doc__)
         return 2

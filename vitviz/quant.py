@@ -7,8 +7,13 @@ embedding, layer norms, the softmax and so the attention maps, and every explana
 
 Why a gate: a quantized model is a slightly different model. Before int8 serves, it is compared
 with the float32 model on the example photos (top-1 agreement, Pearson r of the rollout maps and
-of each layer's attention); below THRESHOLDS, float32 serves and the page says why. The check runs
-once per model, on the thread that compiles it, and its result stays with the model.
+of each layer's attention); below THRESHOLDS, float32 serves and the page says why. And int8 is
+only worth that difference where it is faster: the gate then times the compiled int8 forward
+against the compiled float32 forward on a photo (interleaved runs, medians) and serves int8 only
+when it takes at most FASTER of float32's time. On a CPU where oneDNN or inductor fall back to a
+reference int8 kernel (int8 weights prepacked for AMX on a CPU without it), int8 is many times
+slower and float32 serves, saying so. The check runs once per model, on the thread that compiles
+it, and its result stays with the model.
 
 Why gradients use float32: dynamic activation quantization rounds, and torchao's int8 Linear
 returns no gradient (backward through it raises "does not require grad"), so class-specific maps,
@@ -41,6 +46,11 @@ from .core.paths import example_photos
 THRESHOLDS = {"top1": 0.9, "rollout": 0.98, "attention": 0.98}
 
 MIN_TORCH = (2, 8)
+
+# int8 serves when its forward takes at most this share of float32's: a smaller gain is within what
+# two shared cores' timings move between runs, and not worth a slightly different model
+FASTER = 0.9
+SPEED_RUNS = 5
 
 _said: set[str] = set()
 _said_lock = threading.Lock()
@@ -209,6 +219,60 @@ def measure(loaded, float_fn, int8_fn, photos=None) -> Fidelity:
     return Fidelity(len(batch), top1, roll, tuple(pearson(f, q) for f, q in zip(f_att, q_att)))
 
 
+# ---------------------------------------------------------------- is it faster?
+
+@dataclass
+class Speed:
+    """Median seconds of one forward (batch 1) of the compiled int8 and float32 models."""
+    int8_s: float
+    float32_s: float
+
+    @property
+    def ratio(self) -> float:
+        return self.int8_s / self.float32_s
+
+    @property
+    def faster(self) -> bool:
+        return self.ratio <= FASTER
+
+    def as_dict(self) -> dict:
+        return {"int8_ms": round(self.int8_s * 1e3, 2), "float32_ms": round(self.float32_s * 1e3, 2),
+                "int8_over_float32": round(self.ratio, 3), "serves_int8_at_most": FASTER}
+
+
+def race(int8_fn, float_fn, pixel_values, runs: int = SPEED_RUNS) -> Speed:
+    """Time two forwards (each called with a (B, 3, H, W) batch) on the same input, interleaved (so
+    that a busy moment slows both), after one warm-up call each: medians over `runs`."""
+    import statistics
+
+    import torch
+
+    times: dict[str, list[float]] = {"int8": [], "float32": []}
+    with torch.inference_mode():
+        for fn in (int8_fn, float_fn):
+            fn(pixel_values.clone())
+        for _ in range(runs):
+            for name, fn in (("int8", int8_fn), ("float32", float_fn)):
+                batch = pixel_values.clone()
+                t0 = time.perf_counter()
+                fn(batch)
+                times[name].append(time.perf_counter() - t0)
+    return Speed(statistics.median(times["int8"]), statistics.median(times["float32"]))
+
+
+def timed(loaded, base, int8_fn) -> Speed:
+    """int8 against the float32 model's compiled forward (built here if it is not yet) on one photo."""
+    base.compiled.start(base, background=False)
+    base.compiled.wait()
+
+    def float32(x):
+        return base.compiled(x) if base.compiled.state == "ready" else base.model(pixel_values=x,
+                                                                                  output_attentions=True)
+
+    photo = prepare_images(loaded, example_photos()[:1])[0][1].pixel_values[None]
+    return race(lambda x: int8_fn(pixel_values=x, output_attentions=True), float32, photo)
+
+
 # ---------------------------------------------------------------- the int8 forward
 
 class Int8Forward(CompiledForward):
@@ -222,7 +286,9 @@ class Int8Forward(CompiledForward):
         super().__init__()
         self.base = base                     # the float32 LoadedModel: reference, gradients, fallback
         self.fidelity: Fidelity | None = None
-        self.gate_failed = False
+        self.speed: Speed | None = None
+        self.gate_failed = False          # the fidelity gate said no
+        self.slower = False               # faithful, but not faster than float32 here
 
     def start(self, loaded, background: bool = True) -> None:
         with self._lock:
@@ -244,10 +310,16 @@ class Int8Forward(CompiledForward):
                 self._compile(loaded)
             self.fidelity = measure(loaded, self.base.model, self._fn)
             ok, why = self.fidelity.verdict()
-            if ok:
-                self.state = "ready"
-            else:
+            if not ok:
                 self.state, self.reason, self.gate_failed = "failed", f"fidelity gate: {why}", True
+            else:
+                self.speed = timed(loaded, self.base, self._fn)
+                if self.speed.faster:
+                    self.state = "ready"
+                else:
+                    self.state, self.slower = "failed", True
+                    self.reason = (f"int8 was slower here: {self.speed.int8_s * 1e3:.0f} ms against "
+                                   f"{self.speed.float32_s * 1e3:.0f} ms for float32 per forward")
         except Exception as exc:  # any failure leaves float32 in charge
             self.state, self.reason = "failed", f"{type(exc).__name__}: {str(exc)[:200]}"
         finally:
@@ -294,7 +366,8 @@ class Int8Forward(CompiledForward):
 
     def describe(self) -> str:
         if self.state == "ready":
-            return f"compiled ({self.seconds:.0f} s), fidelity gate passed"
+            return (f"compiled ({self.seconds:.0f} s), fidelity gate passed, {self.speed.ratio:.2f}× "
+                    "float32's time per forward")
         if self.state == "compiling":
             return "float32 while int8 is prepared and checked…"
         return f"float32 (int8 off: {self.reason}); float32 forward {self.base.compiled.describe()}"
@@ -328,6 +401,9 @@ def record(loaded) -> dict:
     fid = getattr(loaded.compiled, "fidelity", None)
     if fid is not None:
         out["int8_fidelity"] = fid.as_dict()
+    speed = getattr(loaded.compiled, "speed", None)
+    if speed is not None:
+        out["int8_speed"] = speed.as_dict()
     return out
 
 
