@@ -51,7 +51,7 @@ def refusals(client, model: str, size: str, sampler: RssSampler) -> dict:
             answers.append(msg)
             leaks += [w for w in LEAKS if w in msg.replace(model, "")]
     return {"n": len(latencies), "p50": statistics.median(latencies), "max": max(latencies), "leaks": leaks,
-            "analyzed": sum(a.startswith("Analyzed") or "분석했습니다" in a for a in answers),
+            "analyzed": sum(a.startswith("Analyzed") or "분석했어요" in a for a in answers),
             "before": before, "peak": sampler.peak, "after": sampler.now(), "example": answers[-2]}
 
 

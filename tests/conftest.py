@@ -171,6 +171,6 @@ def page_with_photo(browser, url: str, lang: str = "en", size: tuple[int, int] =
     page.wait_for_selector("#upload", timeout=60_000)
     page.wait_for_function(f"() => document.body.innerText.includes({t('image', lang)!r})", timeout=30_000)
     page.locator("#upload input[type=file]").set_input_files(str(EXAMPLES / photo))
-    done = "Analyzed" if lang == "en" else "분석했습니다"     # words the page's first status line lacks
+    done = "Analyzed" if lang == "en" else "분석했어요"     # words the page's first status line lacks
     page.wait_for_function(f"() => document.querySelector('#status').innerText.includes({done!r})", timeout=60_000)
     return page

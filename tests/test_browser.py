@@ -58,7 +58,7 @@ def test_upload_shows_maps_and_korean_switch(app_url, browser):
 
     page.get_by_label("한국어").click()
     page.wait_for_function("() => document.body.innerText.includes('사진')", timeout=30_000)
-    upload(page, ROOT / "assets" / "examples" / "cat.jpg", expect="분석했습니다")
+    upload(page, ROOT / "assets" / "examples" / "cat.jpg", expect="분석했어요")
     page.wait_for_selector("#click-canvas img", timeout=30_000)
     page.wait_for_timeout(1000)
     page.screenshot(path=str(SHOTS / "upload-ko.png"), full_page=True)
@@ -101,7 +101,7 @@ def test_every_view_shows_its_picture_in_both_languages(app_url, browser, lang):
     page.goto(app_url)
     page.wait_for_selector("#upload", timeout=60_000)
     page.wait_for_function(f"() => document.body.innerText.includes({t('image', lang)!r})", timeout=30_000)
-    upload(page, ROOT / "assets" / "examples" / "coffee.jpg", expect="Analyzed" if lang == "en" else "분석했습니다")
+    upload(page, ROOT / "assets" / "examples" / "coffee.jpg", expect="Analyzed" if lang == "en" else "분석했어요")
     for section, modules in app.SECTIONS.items():
         page.get_by_role("tab", name=t(f"sec_{section}", lang), exact=True).click()
         for module in modules:

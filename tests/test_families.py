@@ -105,7 +105,7 @@ def test_switching_models_in_the_app_handler(tiny_vit_dir, tiny_deit_dir, family
         path = tmp_path / "p.png"
         Image.new("RGB", (64, 48), (120, 30, 200)).save(path)
         deit = client.predict(handle_file(str(path)), tiny_deit_dir, "32x32", "ko", api_name="/analyze")
-        assert "분석했습니다" in deit[0] and "접두 토큰 2개" in deit[4]     # [CLS] + [DIST], told in Korean
+        assert "분석했어요" in deit[0] and "접두 토큰 2개" in deit[4]     # [CLS] + [DIST], told in Korean
         dino = client.predict(handle_file(str(path)), family_dirs["dino"], "32x32", "en", api_name="/analyze")
         assert "no classifier" in dino[0]
         big = client.predict(handle_file(str(path)), tiny_vit_dir, "48x48", "en", api_name="/analyze")

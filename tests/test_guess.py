@@ -133,7 +133,7 @@ def test_the_class_board_only_on_a_classroom_server(ctx, session, tiny_vit_dir, 
     out = reveal(classroom, session, "en", {"layers": [quarter]}, share=True, nickname="<b>kim</b>")
     assert "| &lt;b&gt;kim&lt;\\/b&gt; |" in out["board"] and "<b>" not in out["board"] and len(classroom.board) == 1
     long = reveal(classroom, session, "ko", {"layers": [quarter]}, share=True, nickname="x" * 21)
-    assert long["board"].startswith("별명이 너무 깁니다. 20자까지") and len(classroom.board) == 1
+    assert long["board"].startswith(guess.t("board_nick_long", "ko", limit=20)) and len(classroom.board) == 1
     other = render(classroom, new_session(classroom, photo_path), "en")["board"]   # another tab, the same photo
     assert "(1 on the board;" in other and "| Nickname |" in other
 

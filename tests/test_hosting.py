@@ -193,7 +193,7 @@ def test_a_flood_is_told_to_come_back(tiny_vit_dir):
         upload.admit(ctx, "en")                                        # still room
     with pytest.raises(gr.Error) as e:
         upload.admit(ctx, "ko")
-    assert "바쁩니다" in str(e.value.message)
+    assert str(e.value.message) == upload.t("err_busy", "ko", waiting=upload.MAX_WAITING)
     ctx.waiting.done()                                                  # one answered: room for one more
     upload.admit(ctx, "en")
 
