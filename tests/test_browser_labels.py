@@ -11,10 +11,10 @@ pytestmark = pytest.mark.browser
 ROOT = Path(__file__).resolve().parent.parent
 
 
-@pytest.fixture(scope="module")
-def app_url(tmp_path_factory):
-    with serving(save_zero_shot(tmp_path_factory.mktemp("clip"), "clip")) as demo:
-        yield demo.local_url
+@pytest.fixture(scope="module", params=["clip", "siglip2"])
+def served(request, tmp_path_factory):
+    with serving(save_zero_shot(tmp_path_factory.mktemp(request.param), request.param)) as demo:
+        yield request.param, demo.local_url
 
 
 def type_labels(page, text):
@@ -23,13 +23,22 @@ def type_labels(page, text):
     box.press("Enter")
 
 
-def test_typed_labels_in_english_and_korean_show_their_maps(app_url, browser):
+def test_typed_labels_in_english_and_korean_show_their_maps(served, browser):
+    """English labels on every model; Korean labels on SigLIP 2, and refused plainly by English-only CLIP."""
+    from ui.text import t
+
+    kind, app_url = served
     page = browser.new_page(viewport={"width": 1400, "height": 1200}, locale="en-US")
     page.goto(app_url)
     page.wait_for_selector("#labels", timeout=60_000)
     page.locator("#upload input[type=file]").set_input_files(str(ROOT / "assets" / "examples" / "cat.jpg"))
     page.wait_for_function("() => document.querySelector('#status').innerText.includes('Analyzed')", timeout=60_000)
-    for labels in ("cat, dog, car", "고양이, 강아지, 자동차"):
+    if kind == "clip":
+        type_labels(page, "고양이, 강아지")
+        refused = t("err_labels_english", "en", label="@").split("@")[1][:40]
+        page.wait_for_function(f"() => document.querySelector('#status').innerText.includes({refused!r})",
+                               timeout=60_000)
+    for labels in ("cat, dog, car",) if kind == "clip" else ("cat, dog, car", "고양이, 강아지, 자동차"):
         type_labels(page, labels)
         words = [word.strip() for word in labels.split(",")]
         # the defaults share words with the typed labels ("cat"): wait for the new analysis to show them all

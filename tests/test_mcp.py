@@ -18,7 +18,7 @@ from .conftest import app_settings
 
 pytest.importorskip("mcp")
 
-TOOLS = {"analyze_photo", "class_map", "evidence_table"}
+TOOLS = {"analyze_photo", "class_map", "evidence_table", "head_attribution"}
 
 
 @contextmanager
@@ -124,3 +124,20 @@ def test_public_mode_bounds_the_tools_as_the_page(tiny_vit_dir, photo):
     assert "2048" in text_of(big) or "size" in text_of(big).lower()
     offered = library_t("err_model_not_offered", "en", offered="@").split("@")[0]
     assert str(tiny_vit_dir) in text_of(other) or offered in text_of(other)     # the client's schema or vitviz
+
+
+def test_the_head_attribution_sums_to_the_models_own_logit(served, tiny_vit_dir, photo):
+    import re
+
+    from vitviz.heads.attribution import attribution
+
+    _, (result,) = session_calls(served, ("head_attribution", {"photo": data_url(photo)}))
+    assert not result.isError
+    text = text_of(result)
+    loaded = models.load(str(tiny_vit_dir), "cpu", "float32")
+    an = analyze(loaded, photo)
+    own = attribution(loaded, an, an.top(1)[0][0])
+    assert f"{own.logit:.3f}" in text and "L" in text and "H" in text
+    parts = re.findall(r"[-+]\d+\.\d+", text.split("\n")[3])          # embeddings · heads · MLPs · bias
+    assert abs(sum(map(float, parts)) - own.logit) < 5e-3
+    assert picture(result).std() > 0

@@ -15,9 +15,10 @@ import gradio as gr
 from vitviz import methods
 from vitviz.core.i18n import lang_of
 from vitviz.evidence.perturb import FILLS
+from vitviz.service import heads as head_work
 from vitviz.service.context import AppContext, Opened
 
-from . import classmap, evidence, rollout, upload
+from . import classmap, evidence, heads, rollout, upload
 from .text import t
 
 MAX_NAME = 200          # characters of a model name: Hub ids are far shorter
@@ -71,11 +72,8 @@ class Tools:
         if method not in class_methods():
             raise refusal("err_tool_method", lang, methods=", ".join(class_methods()))
         opened, _ = self.analyzed(photo, model, size, lang)
-        top = opened.an.top(RANKS, lang)
-        if not opened.loaded.has_classifier or not top:
-            raise refusal("no_classifier", lang, model=opened.loaded.name)
-        rank = min(max(int(rank or 1), 1), len(top))
-        index, name, p = top[rank - 1]
+        index, name, p = self.ranked(opened, rank, lang)
+        rank = [i for i, _, _ in opened.an.top(RANKS, lang)].index(index) + 1
         drawn = classmap.render(self.ctx, opened, lang, target=index, method=method)
         return t("tool_class_map", lang, name=name, p=f"{p:.1%}", rank=rank, method=method), drawn["on_photo"]
 
@@ -100,6 +98,39 @@ class Tools:
         table = drawn.get("table") or drawn.get("note") or ""
         return str(getattr(table, "value", table) or ""), drawn.get("plot")
 
+    def head_attribution(self, photo, rank: int = 1, model: str = "default", size: str = "default",
+                         lang: str = "en"):
+        """Which heads decide: one of the top-5 classes' logit split exactly over the embeddings, every
+        attention head of every layer, every layer's MLP and the bias (direct logit attribution, the read-out's
+        norms frozen at their value in the real forward).
+
+        Args:
+            photo: The photo (a URL or base64-encoded image).
+            rank: Which of the top-5 classes to split: 1 (the prediction) to 5.
+            model: A model the server offers (default: the server's start model).
+            size: Input size as HxW (default: the model's own size).
+            lang: en or ko.
+
+        Returns:
+            The parts (the heads that add or take most, the MLPs, embeddings, bias, and the model's own logit they
+            sum to) and the layer × head grid of contributions.
+        """
+        lang = lang_of(lang)
+        opened, _ = self.analyzed(photo, model, size, lang)
+        index, name, _ = self.ranked(opened, rank, lang)
+        attr = head_work.attribution_of(self.ctx, opened, index)
+        if attr is None:
+            raise refusal("heads_not_affine", lang, model=opened.loaded.name)
+        drawn = heads.render(self.ctx, opened, lang, target=index)
+        return attribution_text(attr, name, lang), drawn["grid"]
+
+    def ranked(self, opened: Opened, rank, lang: str) -> tuple[int, str, float]:
+        """(class index, name, probability) of the rank-th of the top 5 (rank clamped to 1..5)."""
+        top = opened.an.top(RANKS, lang)
+        if not opened.loaded.has_classifier or not top:
+            raise refusal("no_classifier", lang, model=opened.loaded.name)
+        return top[min(max(int(rank or 1), 1), len(top)) - 1]
+
     def analyzed(self, photo, model: str, size: str, lang: str) -> tuple[Opened, str]:
         """One photo analysed as an upload is (public bounds included): (the opened analysis, its status)."""
         ctx = self.ctx
@@ -120,11 +151,27 @@ class Tools:
         return ctx.open(out["session"]), out["status"]
 
     def all(self) -> tuple:
-        return self.analyze_photo, self.class_map, self.evidence_table
+        return self.analyze_photo, self.class_map, self.evidence_table, self.head_attribution
 
 
 def top5_text(opened: Opened, lang: str) -> str:
     return "\n".join(f"{rank}. {name}: {p:.1%}" for rank, (_, name, p) in enumerate(opened.an.top(5, lang), 1))
+
+
+def attribution_text(attr, name: str, lang: str, shown: int = 5) -> str:
+    """The split in words: the heads that add most and take most, the MLPs, the rest, and the logit."""
+    order = attr.order()                            # the most positive first
+
+    def listed(pairs) -> str:
+        return ", ".join(f"L{layer} H{head}: {attr.heads[layer, head]:+.3f}" for layer, head in pairs)
+
+    lines = [t("tool_heads_title", lang, name=name, logit=f"{attr.logit:.3f}"),
+             t("tool_heads_for", lang, heads=listed(order[:shown])),
+             t("tool_heads_against", lang, heads=listed(order[::-1][:shown])),
+             t("heads_parts", lang, emb=f"{attr.embeddings:+.3f}", heads=f"{attr.heads.sum():+.3f}",
+               mlp=f"{attr.mlp.sum():+.3f}", bias=f"{attr.bias:+.3f}"),
+             t("heads_total", lang, total=f"{attr.total:.3f}", logit=f"{attr.logit:.3f}")]
+    return "\n".join(lines)
 
 
 def refusal(key: str, lang: str, **fields) -> gr.Error:
@@ -148,7 +195,8 @@ def build(ctx: AppContext) -> Tools:
         text, picture = gr.Markdown(), gr.Image(type="numpy", format="png")
         for tool, inputs in ((tools.analyze_photo, [photo, model, size, lang]),
                              (tools.class_map, [photo, rank, method, model, size, lang]),
-                             (tools.evidence_table, [photo, fill, model, size, lang])):
+                             (tools.evidence_table, [photo, fill, model, size, lang]),
+                             (tools.head_attribution, [photo, rank, model, size, lang])):
             # queue=False: gradio's MCP server returns each output as its own content only on this path
             # (a queued call's outputs come back as one text); ui.upload.admit bounds the waiting instead
             gr.Button(visible=False).click(tool, inputs, [text, picture], api_name=tool.__name__, queue=False)
