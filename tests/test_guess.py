@@ -240,7 +240,7 @@ def test_two_tabs_one_nickname_on_the_board(tiny_vit_dir, photo_path):
     en = reveal(classroom, second, "en", {"layers": [quarter]}, share=True, nickname="MINSU", owner="tab-b")
     ko = reveal(classroom, second, "ko", {"layers": [quarter]}, share=True, nickname="minsu", owner="tab-b")
     assert en["board"].startswith("Someone else already uses that nickname")
-    assert ko["board"].startswith("다른 사람이 이미 쓰고 있는 별명") and "| minsu |" in ko["board"]
+    assert ko["board"].startswith(guess.t("board_nick_taken", "ko")) and "| minsu |" in ko["board"]
     assert [e.owner for e in classroom.board.entries(guess.photo_key(classroom.open(first).loaded,
                                                                          classroom.open(first).an))] == ["tab-a"]
 

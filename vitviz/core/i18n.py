@@ -201,7 +201,7 @@ STRINGS: dict[str, dict[str, str]] = {
         "study_name_hybrid": "하이브리드 ViT (CNN 앞단)",
         "study_name_vit": "ViT",
         "err_labels_many": "낱말이 너무 많아요. 쉼표나 줄 바꿈으로 나누어 {limit}개까지 쓸 수 있어요.",
-        "err_labels_english": "“{label}”은(는) 영어 낱말이 아니에요. 이 모델(CLIP, SigLIP)은 영어만 읽어요. 낱말을 영어로 적거나, 한국어도 읽는 SigLIP 2을(를) 골라 주세요.",
+        "err_labels_english": "“{label}”은(는) 영어 알파벳으로 적은 낱말이 아니에요. 이 모델(CLIP, SigLIP)은 영어만 읽어요. 낱말을 영어로 적거나, 한국어도 읽는 SigLIP 2을(를) 골라 주세요.",
         "err_labels_long": "“{label}” 낱말이 너무 길어요. 하나에 {limit}자까지 쓸 수 있어요.",
         "ev_saco": "SaCo ↑",
         "ev_mprt": "MPRT: 모델 전체를 무작위로 바꾼 뒤의 스피어먼 ↓",
