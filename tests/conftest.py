@@ -99,6 +99,11 @@ def tiny_loaded(tiny_vit_dir):
 @pytest.fixture
 def photo():
     """A non-square RGB photo with structure (a bright square on a gradient)."""
+    return structured_photo()
+
+
+def structured_photo() -> Image.Image:
+    """The photo fixture's picture, for module-scoped fixtures (the same every time)."""
     rng = np.random.default_rng(0)
     arr = np.zeros((60, 90, 3), dtype=np.uint8)
     arr[..., 0] = np.linspace(0, 255, 90, dtype=np.uint8)[None]

@@ -21,28 +21,18 @@ from vitviz import attention as A
 from vitviz import models
 from vitviz import query as Q
 from vitviz.analysis import analyze
+from vitviz.commands.heads import heads_command
 from vitviz.core.limits import RequestRefused
 from vitviz.heads import attribution as attr_mod
 from vitviz.heads import knockout
-from vitviz.heads.cli import heads_command
 from vitviz.pictures import heads as pictures
 
-from .conftest import app_context
+from .conftest import app_context, structured_photo
 from .test_block_parts import tiny
 from .tiny_families import save_dinov2, save_zero_shot
 
 ROOT = Path(__file__).resolve().parent.parent
 KINDS = ["bundled", "vit", "deit", "beit", "dinov2_reg", "clip"]
-
-
-def photo() -> Image.Image:
-    """A wide photo with structure: a gradient, a bright block and noise (the same every time)."""
-    rng = np.random.default_rng(0)
-    arr = np.zeros((60, 90, 3), dtype=np.uint8)
-    arr[..., 0] = np.linspace(0, 255, 90, dtype=np.uint8)[None]
-    arr[10:30, 50:80] = 255
-    arr += rng.integers(0, 10, arr.shape, dtype=np.uint8)
-    return Image.fromarray(arr)
 
 
 @pytest.fixture(scope="module")
@@ -66,7 +56,7 @@ def loaded_models(folders):
 @pytest.fixture(scope="module")
 def analyses(loaded_models):
     bag = Image.open(ROOT / "assets" / "examples" / "fmnist-bag-test18.png")
-    return {kind: analyze(m, bag if kind == "bundled" else photo()) for kind, m in loaded_models.items()}
+    return {kind: analyze(m, bag if kind == "bundled" else structured_photo()) for kind, m in loaded_models.items()}
 
 
 def plain_logits(loaded, an) -> torch.Tensor:
@@ -255,7 +245,7 @@ def test_the_greedy_set_changes_the_top1_and_one_fewer_does_not(loaded_models, a
 def public_opened(tiny_vit_dir):
     ctx = app_context(tiny_vit_dir, public=True)
     loaded = ctx.model(ctx.start.name)
-    return ctx, ctx.keep(loaded, analyze(loaded, photo()))
+    return ctx, ctx.keep(loaded, analyze(loaded, structured_photo()))
 
 
 def test_a_public_server_bounds_the_heads_switched_off(public_opened, monkeypatch):
@@ -277,7 +267,7 @@ def test_a_public_server_bounds_the_heads_switched_off(public_opened, monkeypatc
 
 def test_the_command_writes_a_csv_whose_parts_sum_to_its_logit(tiny_deit_dir, tmp_path):
     path = tmp_path / "photo.png"
-    photo().save(path)
+    structured_photo().save(path)
     assert heads_command([str(path), "--model", tiny_deit_dir, "--class", "dog", "--out", str(tmp_path / "out")]) == 0
     with open(tmp_path / "out" / "attribution.csv", newline="") as f:
         rows = list(csv.DictReader(f))
@@ -295,7 +285,7 @@ def test_the_command_writes_a_csv_whose_parts_sum_to_its_logit(tiny_deit_dir, tm
 
 def test_the_command_splits_clips_score_of_a_typed_label(folders, tmp_path):
     path = tmp_path / "photo.png"
-    photo().save(path)
+    structured_photo().save(path)
     clip, out = folders["clip"], str(tmp_path / "out")
     assert heads_command([str(path), "--model", clip, "--out", out]) == 2                  # no labels: said, not run
     assert heads_command([str(path), "--model", clip, "--labels", "cat, dog, car", "--class", "car", "--out", out]) == 0
@@ -333,7 +323,7 @@ def test_the_view_draws_the_grid_at_once_and_two_clicks_switch_two_heads_off(tin
 
     ctx = app_context(tiny_vit_dir)
     loaded = ctx.model(ctx.start.name)
-    opened = ctx.keep(loaded, analyze(loaded, photo()))
+    opened = ctx.keep(loaded, analyze(loaded, structured_photo()))
     first = view.render(ctx, opened, "en")
     assert first["grid"].ndim == 3 and first["source"].ndim == 3 and first["rollout"] is None
     assert "Switch them off" in first["result"]                       # the hint: nothing switched off yet
@@ -355,7 +345,7 @@ def test_the_view_says_why_a_pooling_head_has_no_split(folders):
 
     ctx = app_context(folders["siglip"])
     loaded = ctx.model(ctx.start.name).with_labels(("cat", "dog", "car"))
-    opened = ctx.keep(loaded, analyze(loaded, photo()))
+    opened = ctx.keep(loaded, analyze(loaded, structured_photo()))
     out = view.render(ctx, opened, "en", action="search")
     assert out["grid"] is None and "attention-pooling head" in out["note"]
     assert "cannot give" in out["result"]

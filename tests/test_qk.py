@@ -15,10 +15,10 @@ from PIL import Image
 from ui import qk as view
 from ui import upload
 from vitviz.analysis import analyze_batch, forward
+from vitviz.commands.qk import qk_command
 from vitviz.core.i18n import say
 from vitviz.core.limits import RequestRefused
 from vitviz.heads import qk
-from vitviz.heads.qk_cli import qk_command
 from vitviz.service import qk as work
 
 from .conftest import app_context

@@ -18,13 +18,13 @@ import torch
 
 from . import methods, models, quant
 from .analysis import analyze_batch
+from .commands.heads import heads_command
+from .commands.qk import qk_command
 from .core.compiled import MAX_BATCH
 from .core.i18n import say
 from .core.labels import parse_labels
 from .core.limits import RequestRefused
 from .core.preprocess import BadImage
-from .heads.cli import heads_command
-from .heads.qk_cli import qk_command
 from .pictures import maps
 from .posemb import NoAbsolutePositions
 

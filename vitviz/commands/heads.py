@@ -23,8 +23,8 @@ from ..core.i18n import say
 from ..core.labels import parse_labels
 from ..core.limits import RequestRefused, parse_size
 from ..core.preprocess import BadImage
+from ..heads.attribution import Attribution, NotAffine, attribution
 from ..pictures import heads as pictures
-from .attribution import Attribution, NotAffine, attribution
 
 FIELDS = ("component", "layer", "head", "contribution")
 

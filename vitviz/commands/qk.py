@@ -17,8 +17,8 @@ from PIL import Image
 from .. import models
 from ..analysis import analyze_batch
 from ..core.limits import parse_size
+from ..heads import qk
 from ..pictures import qk as pictures
-from . import qk
 
 CSV_COLUMNS = ("photo", "token", "row", "col", "kind", "x", "y", "norm")
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff"}
