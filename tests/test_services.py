@@ -57,7 +57,7 @@ def test_an_upload_resolves_its_model_once(tiny_vit_dir, photo_path):
     calls = counted(ctx)
     columns = upload.analyze_many(ctx, views, [photo_path, photo_path], [ctx.start.name] * 2, ["", ""], ["en", "ko"])
     assert calls == {"open": 0, "model": 1}
-    assert len(columns) == len(upload.OWN) + len(upload.first_outputs(views)) and len(columns[0]) == 2
+    assert len(columns) == len(upload.column_keys(views)) and len(columns[0]) == 2
     assert [name for view, name in upload.first_outputs(views)] == ["patch_grid", "tokens", "shapes", "on_input",
                                                                    "on_photo", "picture"]
 

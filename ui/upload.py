@@ -20,7 +20,7 @@ from vitviz.core.preprocess import BadImage
 from vitviz.pictures import maps
 from vitviz.quant import THRESHOLDS
 from vitviz.service import examples, hosting
-from vitviz.service.context import AppContext, Expired, Opened, failure_message
+from vitviz.service.context import AppContext, Expired, Opened, Session, failure_message
 
 from . import compat
 from .text import L, say, t
@@ -31,7 +31,13 @@ BATCH = 4
 # Uploads that may wait for the model. At ~0.3 s each on two CPU cores the last waits ~10 s;
 # a longer wait helps nobody, and a flood must not pile up. Beyond it: "busy, try again".
 MAX_WAITING = 32
-OWN = ("status", "predictions", "session")     # the analysis's own outputs, before the views' first pictures
+OWN = ("status", "predictions")     # the analysis's own outputs, before the views' first pictures
+# Last column: the new session, handed over as a value. Gradio runs a batched function with the
+# first request's session state for the whole batch, so a gr.State output would land in one tab only
+# (benchmarks/classroom.py found it: students whose uploads were batched with others had no session).
+# A plain component's value goes to each request's own tab; a chained, unbatched step (wire) then
+# stores it in that tab's state.
+HANDOFF = "session"
 
 
 @dataclass
@@ -50,6 +56,24 @@ def first_outputs(views: dict[str, View]) -> list[tuple[View, str]]:
     return [(view, name) for view in views.values() for name in view.first]
 
 
+def column_keys(views: dict[str, View]) -> list:
+    """The batched handler's columns: OWN's names, (view id, output name) for the views', then HANDOFF."""
+    return [*OWN, *((view.id, name) for view, name in first_outputs(views)), HANDOFF]
+
+
+def handed(session: Session | None) -> dict | None:
+    """A session as the handoff component carries it (its key is unguessable: uuid4)."""
+    return None if session is None else {"key": session.key, "model": session.model}
+
+
+def adopted(value) -> Session | None:
+    """The handoff's value back as the tab's session (None: the upload failed; nothing is kept)."""
+    try:
+        return Session(str(value["key"]), str(value["model"]))
+    except (TypeError, KeyError):
+        return None
+
+
 def analyze_many(ctx: AppContext, views: dict[str, View], images: list, model_names: list, sizes: list,
                  langs: list, labels: list | None = None) -> list[list]:
     """Gradio's batched handler: a burst of uploads, grouped by model, size and typed labels, one
@@ -59,8 +83,8 @@ def analyze_many(ctx: AppContext, views: dict[str, View], images: list, model_na
         results = ctx.runner.on_thread(analyze_uploads, ctx, views, images, model_names, sizes, langs, labels)
     finally:
         ctx.waiting.done(len(images))
-    keys = list(OWN) + [(view.id, name) for view, name in first_outputs(views)]
-    columns = [[files(ctx, r.get(key)) for r in results] for key in keys]
+    columns = [[handed(r.get(key)) if key == HANDOFF else files(ctx, r.get(key)) for r in results]
+               for key in column_keys(views)]
     memory.trim()
     return columns
 
@@ -74,9 +98,9 @@ def analyze_uploads(ctx: AppContext, views: dict[str, View], images: list, model
     for i, (image, name, size, typed) in enumerate(zip(images, model_names, sizes, labels)):
         if image is None:
             results[i] = {"status": t("err_no_image", langs[i])}
-        else:        # with no labels typed, the defaults follow the page's language
-            groups.setdefault((name, size, typed, None if (typed or "").strip() else langs[i]), []).append(i)
-    for (name, size, typed, _), idx in groups.items():
+        else:
+            groups.setdefault((name, size, typed), []).append(i)
+    for (name, size, typed), idx in groups.items():
         images_, langs_ = [images[i] for i in idx], [langs[i] for i in idx]
         for i, named in zip(idx, analyze_group(ctx, views, images_, name, size, langs_, typed)):
             results[i] = named
@@ -85,15 +109,33 @@ def analyze_uploads(ctx: AppContext, views: dict[str, View], images: list, model
 
 def analyze_group(ctx: AppContext, views: dict[str, View], images: list, name: str, size: str, langs: list[str],
                   labels: str | None = None) -> list[dict]:
-    """Uploads that share a model, a size and typed labels: one forward pass; a bad file only fails itself."""
+    """Uploads that share a model, a size and typed labels: the model resolved once, one forward pass per
+    language of default labels (a model that reads typed labels, none typed: the page's language's)."""
+    try:
+        model = ctx.model(name)
+    except Exception as exc:
+        return [{"status": failure_message(exc, lang, "analysis")} for lang in langs]
+    if not model.typed_labels or (labels or "").strip():
+        return analyze_with(ctx, views, model, images, size, langs, labels)
+    results: list = [None] * len(images)
+    for lang in dict.fromkeys(langs):
+        idx = [i for i, other in enumerate(langs) if other == lang]
+        for i, named in zip(idx, analyze_with(ctx, views, model, [images[i] for i in idx], size, [lang] * len(idx))):
+            results[i] = named
+    return results
+
+
+def analyze_with(ctx: AppContext, views: dict[str, View], model, images: list, size: str, langs: list[str],
+                 labels: str | None = None) -> list[dict]:
+    """One forward pass of a resolved model over images; a bad file only fails itself."""
     t0 = time.perf_counter()
     try:
-        loaded = ctx.labelled(ctx.model(name), labels, langs[0])
+        loaded = ctx.labelled(model, labels, langs[0])
         hw = ctx.input_size(loaded, size)
         analyses, on_cpu, shared = ctx.analyze(loaded, images, hw)
     except Exception as exc:
         if len(images) > 1 and isinstance(exc, BadImage):     # a bad image fails itself; the rest go on
-            return [analyze_group(ctx, views, [image], name, size, [lang], labels)[0]
+            return [analyze_with(ctx, views, model, [image], size, [lang], labels)[0]
                     for image, lang in zip(images, langs)]
         return [{"status": failure_message(exc, lang, "analysis")} for lang in langs]
     seconds = (time.perf_counter() - t0) / max(1, len(images) - sum(shared))
@@ -232,7 +274,8 @@ def build(ctx: AppContext) -> tuple[Inputs, dict]:
                                   examples_per_page=16)
         with gr.Column(scale=1):
             predictions = gr.Label(num_top_classes=5, label=L("predictions"), elem_id="predictions")
-    return Inputs(image, model, size, gallery.dataset, labels), {"predictions": predictions}
+    handoff = gr.JSON(visible=False)          # the new session on its way to the tab's state (HANDOFF)
+    return Inputs(image, model, size, gallery.dataset, labels), {"predictions": predictions, "handoff": handoff}
 
 
 def wire(ctx: AppContext, inputs: Inputs, own: dict, views: dict[str, View], lang: gr.Radio, refresh: dict) -> None:
@@ -240,7 +283,8 @@ def wire(ctx: AppContext, inputs: Inputs, own: dict, views: dict[str, View], lan
     redrawn for the new session. own: the components of OWN by name. (Chained rather than on the
     session's change event: that event can run before a batched function's new state is stored,
     and would see the old one.)"""
-    outputs = [own[name] for name in OWN] + [view.outputs[name] for view, name in first_outputs(views)]
+    outputs = ([own[name] for name in OWN] + [view.outputs[name] for view, name in first_outputs(views)]
+               + [own["handoff"]])
     private = {"api_visibility": "private"}
 
     def admitted(lang):
@@ -256,7 +300,9 @@ def wire(ctx: AppContext, inputs: Inputs, own: dict, views: dict[str, View], lan
 
     def then_analyze(event, **api):
         event.success(analyze, [inputs.image, inputs.model, inputs.size, lang, inputs.labels], outputs, batch=True,
-                      max_batch_size=BATCH, **api).then(**refresh, **private, show_progress="hidden")
+                      max_batch_size=BATCH, **api).then(
+            adopted, own["handoff"], own["session"], queue=False, **private).then(
+            **refresh, **private, show_progress="hidden")
 
     then_analyze(inputs.image.change(admitted, [lang], None, queue=False, **private), api_name="analyze",
                  api_description="Analyze a photo: status, top-5, patch grid, tokens, shapes, rollout over the "
