@@ -86,16 +86,19 @@ class Student:
     async def photo(self, k: int, round_: int) -> None:
         """The gallery's k-th example: clicked, or its file uploaded from disk."""
         page = self.page
-        before = await page.locator("#status").inner_text()
+        before = [await page.locator(sel).inner_text() for sel in ("#status", "#predictions")]
         item = page.locator(GALLERY).nth(k)
         if self.index % 2 == 0:
             await item.click()
         else:
             src = await item.locator("img").get_attribute("src")
             await page.locator("#upload input[type=file]").set_input_files(str(EXAMPLES / src.rsplit("/", 1)[-1]))
+        # a shared example's status reads the same in both rounds: its new photo's top-5 tells them apart
         await page.wait_for_function(
-            "(before) => { const s = document.querySelector('#status').innerText;"
-            " return s.includes('Analyzed') && s !== before; }", arg=before if round_ else "", timeout=STEP_TIMEOUT_MS)
+            "([status, top5]) => { const s = document.querySelector('#status').innerText;"
+            " return s.includes('Analyzed') && (s !== status"
+            " || document.querySelector('#predictions').innerText !== top5); }",
+            arg=before if round_ else ["", ""], timeout=STEP_TIMEOUT_MS)
 
     async def view(self, section: str, tab: str, shown_js: str, arg: str) -> None:
         page = self.page
@@ -109,7 +112,7 @@ class Student:
         page = self.page
         canvas = page.locator("#guess-editor canvas").first
         await canvas.scroll_into_view_if_needed()
-        await page.wait_for_timeout(500)                    # the editor draws its background
+        await page.wait_for_timeout(1500)                   # the editor draws its background
         box = await canvas.bounding_box()
         x, y, r = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2, min(box["width"], box["height"]) / 6
         await page.mouse.move(x + r, y)
@@ -125,9 +128,9 @@ class Student:
     async def reveal(self) -> None:
         """Press Reveal until the score and the board come. A browser starved of CPU can drop the mouse
         moves of a drawing; the page then says nothing was drawn, and the student draws again (at most
-        twice more), as a student would: the time is that of the last press."""
+        four times more), as a student would: the time is that of the last press."""
         page = self.page
-        for _ in range(3):
+        for _ in range(5):
             before = await page.locator("#guess-score").inner_text()
             t0 = time.perf_counter()
             await page.locator("#guess-reveal").click()
