@@ -144,7 +144,7 @@ def test_typed_labels_get_a_note_and_a_timm_vit_reads_its_patches(tmp_path, phot
     from .tiny_families import save_timm, save_zero_shot
 
     ctx = app_context(save_zero_shot(tmp_path / "clip", "clip"))
-    session = upload.analyze_group(ctx, {}, [photo_path], ctx.start.name, "", ["en"], ["cat, dog"])[0]["session"]
+    session = upload.analyze_group(ctx, {}, [photo_path], ctx.start.name, "", ["en"], "cat, dog")[0]["session"]
     out = lens.render(ctx, ctx.open(session), "en")
     assert out["plot"] is None and "labels you type" in out["note"]
     if not timm_vit.available():
