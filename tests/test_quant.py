@@ -308,3 +308,12 @@ def test_the_evaluation_records_the_dtype_that_served(monkeypatch, supported, tm
     models.clear_cache()
     evaluate.main(args + ["--out", str(tmp_path / "fell-back")])
     assert json.loads((tmp_path / "fell-back" / "settings.json").read_text())["dtype"] == "float32"
+
+
+def test_an_int8_start_model_takes_the_apps_compile_setting(monkeypatch, tiny_vit_dir):
+    """Regression: app.main and benchmarks/bench.py start every model's forward with mode=...; the int8
+    forward's start did not take it (TypeError: the app could not start with --dtype int8)."""
+    monkeypatch.setattr(quant, "refusal", lambda device, compile_mode="auto": "" if compile_mode != "off" else "off")
+    int8 = quant.int8_model(fresh_float(tiny_vit_dir))
+    int8.compiled.start(int8, background=False, mode="off")
+    assert int8.compiled.state == "failed" and int8.compiled.reason == "off"

@@ -291,10 +291,11 @@ class Int8Forward(CompiledForward):
         self.gate_failed = False          # the fidelity gate said no
         self.slower = False               # faithful, but not faster than float32 here
 
-    def start(self, loaded, background: bool = True) -> None:
+    def start(self, loaded, background: bool = True, mode: str = "auto") -> None:
+        """As CompiledForward.start (mode: the compile setting; int8 needs the compiled forward)."""
         with self._lock:
             off = self.state == "off"
-        why = off and (refusal(loaded.device) or
+        why = off and (refusal(loaded.device, mode) or
                        ("" if loaded.int8 else f"{loaded.name} runs in float32 (its family is not quantized)"))
         if why:
             with self._lock:
@@ -302,7 +303,7 @@ class Int8Forward(CompiledForward):
                 self._done.set()
             self._float_instead()
             return
-        super().start(loaded, background)
+        super().start(loaded, background, mode)
 
     def _build(self, loaded) -> None:
         t0 = time.perf_counter()
