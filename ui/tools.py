@@ -72,8 +72,7 @@ class Tools:
         if method not in class_methods():
             raise refusal("err_tool_method", lang, methods=", ".join(class_methods()))
         opened, _ = self.analyzed(photo, model, size, lang)
-        index, name, p = self.ranked(opened, rank, lang)
-        rank = [i for i, _, _ in opened.an.top(RANKS, lang)].index(index) + 1
+        rank, (index, name, p) = self.ranked(opened, rank, lang)
         drawn = classmap.render(self.ctx, opened, lang, target=index, method=method)
         return t("tool_class_map", lang, name=name, p=f"{p:.1%}", rank=rank, method=method), drawn["on_photo"]
 
@@ -93,8 +92,7 @@ class Tools:
         """
         lang = lang_of(lang)
         opened, _ = self.analyzed(photo, model, size, lang)
-        drawn = evidence.render(self.ctx, opened, lang, fill=None if fill in ("", "default") else fill,
-                                action="measure")
+        drawn = evidence.render(self.ctx, opened, lang, fill=given(fill), action="measure")
         table = drawn.get("table") or drawn.get("note") or ""
         return str(getattr(table, "value", table) or ""), drawn.get("plot")
 
@@ -117,33 +115,33 @@ class Tools:
         """
         lang = lang_of(lang)
         opened, _ = self.analyzed(photo, model, size, lang)
-        index, name, _ = self.ranked(opened, rank, lang)
+        _, (index, name, _) = self.ranked(opened, rank, lang)
         attr = head_work.attribution_of(self.ctx, opened, index)
         if attr is None:
             raise refusal("heads_not_affine", lang, model=opened.loaded.name)
         drawn = heads.render(self.ctx, opened, lang, target=index)
         return attribution_text(attr, name, lang), drawn["grid"]
 
-    def ranked(self, opened: Opened, rank, lang: str) -> tuple[int, str, float]:
-        """(class index, name, probability) of the rank-th of the top 5 (rank clamped to 1..5)."""
+    def ranked(self, opened: Opened, rank, lang: str) -> tuple[int, tuple[int, str, float]]:
+        """(rank clamped to 1..5, (class index, name, probability) of that class in the top 5)."""
         top = opened.an.top(RANKS, lang)
         if not opened.loaded.has_classifier or not top:
             raise refusal("no_classifier", lang, model=opened.loaded.name)
-        return top[min(max(int(rank or 1), 1), len(top)) - 1]
+        rank = min(max(int(rank or 1), 1), len(top))
+        return rank, top[rank - 1]
 
     def analyzed(self, photo, model: str, size: str, lang: str) -> tuple[Opened, str]:
         """One photo analysed as an upload is (public bounds included): (the opened analysis, its status)."""
         ctx = self.ctx
-        model = (model or "").strip()
-        model = ctx.start.name if model in ("", "default") else model
-        size = "" if size in (None, "default") else size
+        model = given((model or "").strip()) or ctx.start.name
+        size = given(size) or ""
         if len(model) > MAX_NAME:
             raise refusal("err_model_not_offered", lang, offered=", ".join(ctx.policy.models))
         if photo is None:
             raise refusal("err_no_image", lang)
         upload.admit(ctx, lang)
         try:
-            out = upload.analyze_group(ctx, {}, [photo], model, size or "", [lang])[0]
+            out = upload.analyze_group(ctx, {}, [photo], model, size, [lang])[0]
         finally:
             ctx.waiting.done()
         if "session" not in out:
@@ -152,6 +150,11 @@ class Tools:
 
     def all(self) -> tuple:
         return self.analyze_photo, self.class_map, self.evidence_table, self.head_attribution
+
+
+def given(value: str | None) -> str | None:
+    """A parameter's value, None where the assistant left the default ("default" or empty)."""
+    return None if value in (None, "", "default") else value
 
 
 def top5_text(opened: Opened, lang: str) -> str:
