@@ -43,13 +43,15 @@ from ui.text import t  # noqa: E402
 CHROMIUM = "/usr/bin/chromium"
 STEP_TIMEOUT_MS = 240_000          # one step of one student; a slower answer counts as lost
 STEPS = ("open", "photo", "view 1", "view 2", "draw", "reveal")
-ERROR_JS = "() => [...document.querySelectorAll('.toast-body, .error')].map(e => e.innerText).join(' | ')"
+SHOWN_ERRORS = "[...document.querySelectorAll('.toast-body, .error')].map(e => e.innerText).join(' | ')"
+ERROR_JS = f"() => {SHOWN_ERRORS}"
 SCORE_JS = "(sel) => document.querySelector(sel).innerText.trim() !== ''"     # the guess view's render came
 PICTURE_JS = """(sel) => [...document.querySelectorAll(sel + ' img')].some(
     i => i.complete && i.naturalWidth > 0 && i.getBoundingClientRect().width > 0)"""
 
 
 GALLERY = "button.gallery-item"
+VERBOSE = False                    # --verbose: every step's time as it ends
 EXAMPLES = ROOT / "assets" / "examples"
 
 
@@ -73,7 +75,13 @@ class Student:
         self.times[name].append(self.pressed if name == "reveal" else time.perf_counter() - t0)
         shown = await self.page.evaluate(ERROR_JS)
         if shown.strip():
-            self.errors.append(f"{name}: {shown.strip()[:200]}")
+            self.error(f"{name}: {shown.strip()[:200]}")
+        if VERBOSE:
+            print(f"{time.strftime('%X')} {self.nickname} {name}: {self.times[name][-1]:.1f} s", flush=True)
+
+    def error(self, text: str) -> None:
+        self.errors.append(text)
+        print(f"{time.strftime('%X')} {self.nickname} {text}", flush=True)     # seen while the class runs
 
     async def open(self) -> None:
         self.context.set_default_timeout(STEP_TIMEOUT_MS)     # a starved browser is slow, not lost
@@ -94,11 +102,15 @@ class Student:
             src = await item.locator("img").get_attribute("src")
             await page.locator("#upload input[type=file]").set_input_files(str(EXAMPLES / src.rsplit("/", 1)[-1]))
         # a shared example's status reads the same in both rounds: its new photo's top-5 tells them apart
+        # until the new result shows, or an error does (a toast fades: it is read while it shows)
         await page.wait_for_function(
             "([status, top5]) => { const s = document.querySelector('#status').innerText;"
-            " return s.includes('Analyzed') && (s !== status"
-            " || document.querySelector('#predictions').innerText !== top5); }",
+            " return (s.includes('Analyzed') && (s !== status"
+            f" || document.querySelector('#predictions').innerText !== top5)) || {SHOWN_ERRORS}.trim() !== ''; }}",
             arg=before if round_ else ["", ""], timeout=STEP_TIMEOUT_MS)
+        shown = await page.evaluate(ERROR_JS)
+        if shown.strip():
+            raise RuntimeError(f"the page said: {shown.strip()[:200]}")
 
     async def view(self, section: str, tab: str, shown_js: str, arg: str) -> None:
         page = self.page
@@ -151,7 +163,7 @@ class Student:
         try:
             await self.step("open", self.open)
         except Exception as exc:
-            self.errors.append(f"open: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}")
+            self.error(f"open: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}")
 
     async def round(self, round_: int) -> None:
         if self.page is None:
@@ -168,7 +180,7 @@ class Student:
             seen = await self.page.evaluate(
                 "() => ['#status', '#guess-score'].map(s => ((document.querySelector(s) || {}).innerText || '')"
                 ".trim().slice(0, 90))")
-            self.errors.append(f"round {round_ + 1}, {self.now}: {type(exc).__name__}: "
+            self.error(f"round {round_ + 1}, {self.now}: {type(exc).__name__}: "
                                f"{str(exc).splitlines()[0][:80]} (status, score: {seen})")
 
 
@@ -224,13 +236,18 @@ def main() -> int:
     p.add_argument("--rounds", type=int, default=2)
     p.add_argument("--model", default="bundled", help="the server's model (default: the bundled offline model)")
     p.add_argument("--no-nice", dest="nice", action="store_false", help="browsers at the server's CPU priority")
+    p.add_argument("--verbose", action="store_true", help="print every step's time as it ends")
+    p.add_argument("--server-log", type=Path, default=None, help="a file for the server's output")
     a = p.parse_args()
+    global VERBOSE
+    VERBOSE = a.verbose
     if not Path(CHROMIUM).exists():
         print("Debian's chromium is needed: apt-get install chromium")
         return 2
     from benchmarks.bench import cpu_flags
 
-    with running_app("--public", "--classroom", "--model", a.model, "--compile", "wait") as (pid, url):
+    server = ("--public", "--classroom", "--model", a.model, "--compile", "wait")
+    with running_app(*server, log=a.server_log) as (pid, url):
         sampler = RssSampler(pid)
         rss_idle = sampler.now()
         sampler.start()

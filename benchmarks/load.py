@@ -54,12 +54,14 @@ def wait_for(port: int, seconds: float = 300) -> None:
 
 
 @contextmanager
-def running_app(*args: str):
-    """`python app.py ARGS` on a free loopback port, stopped on exit: yields (pid, url)."""
+def running_app(*args: str, log: Path | None = None):
+    """`python app.py ARGS` on a free loopback port, stopped on exit: yields (pid, url). log: a file
+    for the server's output (else it is dropped)."""
     port = free_port()
-    env = dict(os.environ, VITVIZ_OFFLINE="1", GRADIO_ANALYTICS_ENABLED="False")
+    env = dict(os.environ, VITVIZ_OFFLINE="1", GRADIO_ANALYTICS_ENABLED="False", PYTHONUNBUFFERED="1")
+    out = open(log, "w") if log else subprocess.DEVNULL    # noqa: SIM115 (closed with the server below)
     server = subprocess.Popen([sys.executable, str(ROOT / "app.py"), *args, "--host", "127.0.0.1",
-                               "--port", str(port)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                               "--port", str(port)], env=env, stdout=out, stderr=subprocess.STDOUT)
     try:
         wait_for(port)
         yield server.pid, f"http://127.0.0.1:{port}/"
@@ -69,6 +71,8 @@ def running_app(*args: str):
             server.wait(10)
         except subprocess.TimeoutExpired:
             server.kill()
+        if log:
+            out.close()
 
 
 class RssSampler(threading.Thread):

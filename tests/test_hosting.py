@@ -189,22 +189,42 @@ def test_a_flood_is_told_to_come_back(tiny_vit_dir):
     from vitviz.service.context import Waiting
 
     ctx = SimpleNamespace(waiting=Waiting(expire_s=60))
-    for _ in range(upload.MAX_WAITING):
-        upload.admit(ctx, "en")                                        # still room
+    for tab in range(upload.MAX_WAITING):
+        assert upload.admit(ctx, f"tab{tab}", "en")                    # still room
     with pytest.raises(gr.Error) as e:
-        upload.admit(ctx, "ko")
+        upload.admit(ctx, "one more", "ko")
     assert str(e.value.message) == upload.t("err_busy", "ko", waiting=upload.MAX_WAITING)
-    ctx.waiting.done()                                                  # one answered: room for one more
-    upload.admit(ctx, "en")
+    assert upload.admit(ctx, "tab0", "en", "new.png")                  # a tab waiting already keeps its place
+    ctx.waiting.done("tab3")                                           # one answered: room for one more
+    assert upload.admit(ctx, "one more", "en")
+    assert len(ctx.waiting) == upload.MAX_WAITING
 
 
-def test_unanswered_tickets_expire():
+def test_regression_a_photo_reported_twice_takes_one_place():
+    """Gradio reports a replacing upload twice; each report took a place, so 30 students' second photos
+    filled the 32 places and were refused "busy" (benchmarks/classroom.py)."""
     from vitviz.service.context import Waiting
 
+    waiting = Waiting(expire_s=60)
+    assert waiting.admit("tab", 2, "a.png")
+    assert not waiting.admit("tab", 2, "a.png")          # the same photo again: nothing to analyse
+    assert waiting.admit("tab", 2, "b.png")              # a newer photo takes the older one's place
+    assert waiting.admit("other", 2, "a.png")
+    assert len(waiting) == 2
+    waiting.done("tab")
+    assert waiting.admit("tab", 2, "b.png")              # answered, then chosen again: analysed again
+
+
+def test_unanswered_places_expire():
+    from vitviz.service.context import Busy, Waiting
+
     waiting = Waiting(expire_s=0.05)
-    assert [waiting.admit() for _ in range(3)] == [0, 1, 2]
+    for tab in "abc":
+        waiting.admit(tab, 3)
+    with pytest.raises(Busy):
+        waiting.admit("d", 3)
     time.sleep(0.1)
-    assert waiting.admit() == 0                       # the three closed tabs no longer count
+    assert waiting.admit("d", 3) and len(waiting) == 1   # the three closed tabs no longer count
 
 
 def test_the_store_keeps_the_sessions_within_its_budget(tiny_loaded, photo):

@@ -139,11 +139,12 @@ class Tools:
             raise refusal("err_model_not_offered", lang, offered=", ".join(ctx.policy.models))
         if photo is None:
             raise refusal("err_no_image", lang)
-        upload.admit(ctx, lang)
+        call = upload.owner(None)               # each call its own place among the waiting
+        upload.admit(ctx, call, lang)
         try:
             out = upload.analyze_group(ctx, {}, [photo], model, size, [lang])[0]
         finally:
-            ctx.waiting.done()
+            ctx.waiting.done(call)
         if "session" not in out:
             raise gr.Error(out["status"], print_exception=False)
         return ctx.open(out["session"]), out["status"]

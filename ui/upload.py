@@ -9,6 +9,7 @@ through the API); every other view renders from the session when it is shown.
 from __future__ import annotations
 
 import time
+import uuid
 from dataclasses import dataclass
 
 import gradio as gr
@@ -20,7 +21,7 @@ from vitviz.core.preprocess import BadImage
 from vitviz.pictures import maps
 from vitviz.quant import THRESHOLDS
 from vitviz.service import examples, hosting
-from vitviz.service.context import AppContext, Expired, Opened, Session, failure_message
+from vitviz.service.context import AppContext, Busy, Expired, Opened, Session, failure_message
 
 from . import compat
 from .text import L, say, t
@@ -79,10 +80,7 @@ def analyze_many(ctx: AppContext, views: dict[str, View], images: list, model_na
     """Gradio's batched handler: a burst of uploads, grouped by model, size and typed labels, one
     forward per group. The torch work and the drawing run on the model thread; the pictures are
     written as files here, beside it. Returns one column per output: OWN, then first_outputs."""
-    try:
-        results = ctx.runner.on_thread(analyze_uploads, ctx, views, images, model_names, sizes, langs, labels)
-    finally:
-        ctx.waiting.done(len(images))
+    results = ctx.runner.on_thread(analyze_uploads, ctx, views, images, model_names, sizes, langs, labels)
     columns = [[handed(r.get(key)) if key == HANDOFF else files(ctx, r.get(key)) for r in results]
                for key in column_keys(views)]
     memory.trim()
@@ -217,12 +215,18 @@ def status_line(ctx: AppContext, lang: str) -> str:
     return text + ("\n\n" + notes if notes else "")
 
 
-def admit(ctx: AppContext, lang: str) -> None:
-    """Before an upload joins the queue: refuse it (in the user's language) when too many wait."""
-    waiting = ctx.waiting.admit()
-    if waiting >= MAX_WAITING:
-        ctx.waiting.done()
-        raise gr.Error(t("err_busy", lang, waiting=waiting), print_exception=False)
+def admit(ctx: AppContext, owner: str, lang: str, photo: str = "") -> bool:
+    """Before an analysis joins the queue: refuse it (in the user's language) when too many wait.
+    False: the owner's photo is already waiting (reported twice), nothing to add."""
+    try:
+        return ctx.waiting.admit(owner, MAX_WAITING, photo)
+    except Busy as busy:
+        raise gr.Error(t("err_busy", lang, waiting=busy.waiting), print_exception=False) from None
+
+
+def owner(request: gr.Request | None) -> str:
+    """Whose place among the waiting: the browser tab (an API call without one: its own)."""
+    return getattr(request, "session_hash", None) or uuid.uuid4().hex
 
 
 # ---------------------------------------------------------------- choices offered
@@ -287,8 +291,22 @@ def wire(ctx: AppContext, inputs: Inputs, own: dict, views: dict[str, View], lan
                + [own["handoff"]])
     private = {"api_visibility": "private"}
 
-    def admitted(lang):
-        admit(ctx, lang)
+    def admitted(lang, request: gr.Request):
+        admit(ctx, owner(request), lang)
+
+    def photo_admitted(image, lang, request: gr.Request):
+        """A new photo is admitted as any analysis. The same photo reported again while it waits is
+        not: Gradio reports a replacing upload twice, and each report once took a place of its own, so
+        30 students' second photos filled the 32 and were refused (benchmarks/classroom.py). image: the
+        upload's payload, unprocessed (None: the photo was cleared and is analysed as before)."""
+        photo = (image or {}).get("path") or ""
+        if not admit(ctx, owner(request), lang, photo):
+            raise gr.Error("", visible=False, print_exception=False)     # ends the chain, says nothing
+
+    def handed_over(value, request: gr.Request):
+        """The analysis answered: its tab's place among the waiting goes, its session into the tab's state."""
+        ctx.waiting.done(owner(request))
+        return adopted(value)
 
     def analyze(images, model_names, sizes, langs, labels=None):   # labels last: older API calls omit them
         return analyze_many(ctx, views, images, model_names, sizes, langs, labels)
@@ -299,12 +317,16 @@ def wire(ctx: AppContext, inputs: Inputs, own: dict, views: dict[str, View], lan
                 for k, v in named.items()}
 
     def then_analyze(event, **api):
+        # "always_last": a photo chosen while the last one is analysed is analysed next (Gradio's default
+        # for a chained step, "once", dropped it: the page kept the old photo's result)
+        last = {"trigger_mode": "always_last"}
         event.success(analyze, [inputs.image, inputs.model, inputs.size, lang, inputs.labels], outputs, batch=True,
-                      max_batch_size=BATCH, **api).then(
-            adopted, own["handoff"], own["session"], queue=False, **private).then(
-            **refresh, **private, show_progress="hidden")
+                      max_batch_size=BATCH, **last, **api).then(
+            handed_over, own["handoff"], own["session"], queue=False, **last, **private).then(
+            **refresh, **last, **private, show_progress="hidden")
 
-    then_analyze(inputs.image.change(admitted, [lang], None, queue=False, **private), api_name="analyze",
+    then_analyze(inputs.image.change(photo_admitted, [inputs.image, lang], None, queue=False, preprocess=False,
+                                     **private), api_name="analyze",
                  api_description="Analyze a photo: status, top-5, patch grid, tokens, shapes, rollout over the "
                                  "input and the photo, position-embedding similarity.")
     then_analyze(inputs.size.input(admitted, [lang], None, queue=False, **private), **private)

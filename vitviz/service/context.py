@@ -12,7 +12,6 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from collections import deque
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -56,29 +55,48 @@ class Expired(LookupError):
     """The session's analysis was dropped from the store (memory budget) or there is none."""
 
 
+class Busy(Exception):
+    """Too many photos wait for the model: come back in a moment."""
+
+    def __init__(self, waiting: int):
+        super().__init__(f"{waiting} photos are waiting")
+        self.waiting = waiting
+
+
 class Waiting:
-    """Uploads admitted and not yet answered, counted here because Gradio's queue length is not
-    public API. A ticket never answered (a tab closed mid-queue) expires, so the count cannot creep."""
+    """Photos admitted and not yet answered, one place per owner (a browser tab), counted here because
+    Gradio's queue length is not public API. A tab's newer photo takes its older one's place: Gradio
+    analyses a tab's latest photo once the one it is analysing is done (trigger mode "always_last"),
+    never both. A place never given back (a tab closed mid-queue) expires, so the count cannot creep."""
 
     def __init__(self, expire_s: float = 120.0):
         self.expire_s = expire_s
-        self._admitted: deque[float] = deque()
+        self._places: dict[str, tuple[float, str]] = {}      # owner -> (admitted at, its photo), oldest first
         self._lock = threading.Lock()
 
-    def admit(self) -> int:
-        """Take a ticket; returns how many were waiting before it."""
+    def admit(self, owner: str, limit: int, photo: str = "") -> bool:
+        """Take a place for owner's photo. False: owner already waits with this very photo (Gradio
+        reports some new photos twice), nothing to do. Raises Busy when `limit` other owners wait."""
         now = time.monotonic()
         with self._lock:
-            while self._admitted and now - self._admitted[0] > self.expire_s:
-                self._admitted.popleft()
-            self._admitted.append(now)
-            return len(self._admitted) - 1
+            for key in [k for k, (since, _) in self._places.items() if now - since > self.expire_s]:
+                del self._places[key]
+            held = self._places.pop(owner, None)
+            if held is not None and photo and held[1] == photo:
+                self._places[owner] = held
+                return False
+            if held is None and len(self._places) >= limit:
+                raise Busy(len(self._places))
+            self._places[owner] = (now, photo)
+            return True
 
-    def done(self, n: int = 1) -> None:
-        """n uploads answered (or refused): their tickets go."""
+    def done(self, owner: str) -> None:
+        """owner's photo answered: its place goes."""
         with self._lock:
-            for _ in range(min(n, len(self._admitted))):
-                self._admitted.popleft()
+            self._places.pop(owner, None)
+
+    def __len__(self) -> int:
+        return len(self._places)
 
 
 @dataclass
