@@ -49,11 +49,12 @@ STEPS = ("open", "photo", "view 1", "view 2", "draw", "reveal")
 SHOWN_ERRORS = "[...document.querySelectorAll('.toast-body, .error')].map(e => e.innerText).join(' | ')"
 ERROR_JS = f"() => {SHOWN_ERRORS}"
 SCORE_JS = "(sel) => document.querySelector(sel).innerText.trim() !== ''"     # the guess view's render came
-# Notes when an answer to the element is under way (Gradio marks it pending): the same answer twice
+# Notes when an answer to the element is under way (Gradio shows its status tracker): the same answer twice
 # ("Nothing is drawn yet" again) leaves the text as it was, and only this tells it came.
 WATCH_JS = """(sel) => { const el = document.querySelector(sel); window.__pending_seen = false;
     if (window.__watch) window.__watch.disconnect();
-    window.__watch = new MutationObserver(() => { if (el.querySelector('.pending')) window.__pending_seen = true; });
+    window.__watch = new MutationObserver(() => {
+        if (el.querySelector('.wrap:not(.hide)')) window.__pending_seen = true; });
     window.__watch.observe(el, {subtree: true, childList: true, attributes: true}); }"""
 PICTURE_JS = """(sel) => [...document.querySelectorAll(sel + ' img')].some(
     i => i.complete && i.naturalWidth > 0 && i.getBoundingClientRect().width > 0)"""
@@ -159,7 +160,7 @@ class Student:
             await page.wait_for_function(
                 "([before, empty]) => { const score = document.querySelector('#guess-score').innerText;"
                 " const came = (score !== before || window.__pending_seen)"
-                " && !document.querySelector('#guess-score .pending');"
+                " && !document.querySelector('#guess-score .wrap:not(.hide)');"
                 " return came && (score.includes('%') || score.includes(empty)); }",
                 arg=[before, t("guess_empty")[:30]], timeout=STEP_TIMEOUT_MS)
             if t("guess_empty")[:30] not in await page.locator("#guess-score").inner_text():
