@@ -109,6 +109,25 @@ def test_reveal_without_a_drawing_says_what_to_do(app_url, browser):
     page.close()
 
 
+def test_regression_a_browsers_drawing_passes_through_the_editors_bounds(app_url, browser, monkeypatch):
+    """The bounds of ui/sketch.py were patched on the editor instance, and Gradio decodes a session's
+    drawings with a copy it builds from the class after any update of the editor (the analysis's
+    redraw sends one): no browser's drawing met them. With the side limit set below any drawing,
+    a real drawing must be refused."""
+    from ui import sketch
+    from ui.text import t
+
+    monkeypatch.setattr(sketch, "MAX_SIDE", 8)
+    page = open_guess(browser, app_url, "en")
+    draw_circle(page)
+    page.locator("#guess-reveal").click()
+    refusal = t("guess_refused", "en", side=0).split("(")[0]
+    page.wait_for_function(f"() => document.querySelector('#guess-score').innerText.startsWith({refusal!r})",
+                           timeout=30_000)
+    assert page.locator("#guess-rollout img").count() == 0
+    page.close()
+
+
 def test_the_server_refuses_what_the_editor_would_not_send(app_url):
     """Gradio's /component_server passes posted images to the editor's accept_blobs: the bounded
     one (ui/sketch.py) takes a drawing layer and refuses an absurd layer index and oversized files."""

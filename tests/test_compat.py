@@ -59,8 +59,11 @@ def test_timm_still_lists_its_graph_nodes():
 # ---------------------------------------------------------------- Gradio
 
 def test_gradio_calls_only_server_functions_marked_as_ours():
-    """Gradio's component server looks a function up on the component instance and calls it only when
-    it is marked _is_server_fn (gradio/routes.py): what ui.compat.server_function relies on."""
+    """Gradio's component server looks a function up on the session's component and calls it only
+    when it is marked _is_server_fn (gradio/routes.py): what ui.compat.server_function relies on; the
+    editor's preprocess reads, and its accept_blobs fills, its blob_storage (ui.compat.share_blob_storage)."""
+    import inspect
+
     import gradio
     import gradio.routes
 
@@ -68,28 +71,47 @@ def test_gradio_calls_only_server_functions_marked_as_ours():
 
     source = Path(gradio.routes.__file__).read_text()
     assert re.search(r"getattr\(block, body\.fn_name", source) and 'getattr(fn, "_is_server_fn", False)' in source
+    assert compat.server_function(lambda data: None)._is_server_fn is True
+    editor_source = inspect.getsource(gradio.ImageEditor)
+    assert "self.blob_storage.get(payload.id)" in editor_source and "self.blob_storage[id] = current" in editor_source
     with gradio.Blocks():
         editor = gradio.ImageEditor()
-
-    def accept(data):
-        return "ours"
-
-    compat.server_function(editor, "accept_blobs", accept)
-    assert editor.accept_blobs is accept and accept._is_server_fn is True
-    assert isinstance(compat.blob_storage(editor), dict)
+    shared: dict = {}
+    compat.share_blob_storage(editor, shared)
+    assert editor.blob_storage is shared
 
 
-def test_gradio_decodes_through_the_instances_preprocess():
-    """Blocks call component.preprocess on the instance (gradio/blocks.py), so wrapping it there is seen."""
+def test_gradio_rebuilds_a_sessions_component_from_its_class():
+    """An update of a component in a session makes Gradio build that session a new instance from the
+    component's class and constructor arguments (gradio/blocks.py): why decoding bounds live in
+    subclasses (ui/sketch.py, ui/upload.py), marked is_template so the parent's frontend serves them."""
     import gradio
     import gradio.blocks
 
-    from ui import compat
+    from ui import sketch, upload
 
-    assert re.search(r"\bblock\.preprocess\b", Path(gradio.blocks.__file__).read_text())
-    image = gradio.Image(type="filepath")
-    compat.wrap_preprocess(image, lambda decode: lambda payload: ("wrapped", decode))
-    assert image.preprocess("x")[0] == "wrapped"
+    assert "state[block._id] = block.__class__(**kwargs)" in Path(gradio.blocks.__file__).read_text()
+    with gradio.Blocks():
+        photo = upload.TolerantImage(type="filepath")
+        drawing = sketch.editor("draw", "ed")
+        plain = gradio.ImageEditor(**drawing.constructor_args)
+    assert photo.get_block_name() == "image" and drawing.get_block_name() == "imageeditor"
+    assert drawing.get_config() == plain.get_config()       # every prop reaches the frontend (read off __init__)
+
+
+def test_a_component_subclass_leaves_no_type_stub_beside_its_module(tmp_path, monkeypatch):
+    """Gradio's component metaclass writes <module>.pyi beside every module defining a component
+    class; ui.compat.component_subclass keeps it from doing so (ui/sketch.py, ui/upload.py)."""
+    import importlib
+
+    body = "import gradio as gr\n\nclass Plain(gr.Image):\n    is_template = True\n"
+    (tmp_path / "with_stub.py").write_text(body)
+    (tmp_path / "without_stub.py").write_text(
+        "from ui import compat\n" + body.replace("class Plain", "with compat.component_subclass():\n  class Plain"))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    importlib.import_module("with_stub")
+    importlib.import_module("without_stub")
+    assert (tmp_path / "with_stub.pyi").exists() and not (tmp_path / "without_stub.pyi").exists()
 
 
 def test_gradios_frontend_still_exports_its_locale_switch():

@@ -307,3 +307,48 @@ def test_the_editor_refuses_absurd_drawings_and_bounds_what_waits():
         post(ed, f"k{i}", "layer", png(4, 4), index=0)
     assert len(ed.blob_storage) == sketch.MAX_PENDING and f"k{sketch.MAX_PENDING + 9}" in ed.blob_storage
     assert getattr(ed.accept_blobs, "_is_server_fn", False)                 # Gradio still calls it
+
+
+def uploaded(tmp_path, name: str, blob: bytes):
+    """A layer as Gradio 6's editor sends it: uploaded first, named in the event as a file."""
+    from gradio.data_classes import FileData
+
+    path = tmp_path / name
+    path.write_bytes(blob)
+    return FileData(path=str(path))
+
+
+def test_the_editor_bounds_the_layers_it_is_sent_as_files(tmp_path):
+    """The way a browser sends a drawing in Gradio 6.31: layers decoded within the bounds, the
+    background and composite never decoded, a layer of too many pixels refused."""
+    import gradio as gr
+    from gradio.components.image_editor import EditorData
+
+    with gr.Blocks():
+        ed = sketch.editor("draw", "ed")
+    heavy = uploaded(tmp_path, "bg.png", png(act.MAX_SIDE + 1, act.MAX_SIDE + 1))    # would be refused if read
+    layer = uploaded(tmp_path, "l.png", png(40, 30))
+    value = ed.preprocess(EditorData(background=heavy, composite=heavy, layers=[layer]))
+    assert not sketch.refused(value) and value["layers"][0].shape == (30, 40, 4) and value["background"] is None
+    huge = EditorData(layers=[uploaded(tmp_path, "huge.png", png(act.MAX_SIDE + 1, 2))])
+    assert sketch.refused(ed.preprocess(huge))
+    many = EditorData(layers=[uploaded(tmp_path, f"l{i}.png", png(4, 4)) for i in range(sketch.MAX_LAYERS + 1)])
+    assert sketch.refused(ed.preprocess(many))
+
+
+def test_regression_a_sessions_copy_of_the_editor_keeps_its_bounds():
+    """Gradio answers an update of a component in a session (even the empty one a handler that leaves
+    the editor alone sends) with a fresh copy built from the class and its constructor arguments; the
+    bounds were patched on the instance, so every browser's drawing after its first tab switch was
+    decoded unbounded. Here the copy is made as Gradio makes it, and refuses as the editor does."""
+    import gradio as gr
+
+    with gr.Blocks():
+        ed = sketch.editor("draw", "ed")
+    copy = type(ed)(**{**ed.constructor_args, "render": False})          # gradio/blocks.py postprocess_data
+    assert copy is not ed and copy.get_block_name() == "imageeditor"       # served by the editor's frontend
+    post(copy, "huge", "layer", png(act.MAX_SIDE + 1, 2), index=0)
+    assert sketch.refused(copy.preprocess(SimpleNamespace(id="huge", background=None, layers=[], composite=None)))
+    for i in range(sketch.MAX_PENDING + 5):                                # one budget for the editor and its copies
+        post(ed if i % 2 else copy, f"k{i}", "layer", png(4, 4), index=0)
+    assert copy.blob_storage is ed.blob_storage and len(ed.blob_storage) == sketch.MAX_PENDING

@@ -1,35 +1,47 @@
 """Every use of Gradio's private API, in one place.
 
 Gradio offers no public way to do these four things; each is named here with why, and
-tests/test_compat_gradio.py fails the day Gradio changes one of them.
+tests/test_compat.py fails the day Gradio changes one of them. (Components that decode what the
+browser sends in our own way are subclasses marked ``is_template``, Gradio's own way to serve a
+subclass with its parent's frontend: ui/sketch.py, ui/upload.py.)
 """
 
 from __future__ import annotations
 
-from typing import Any, Callable
+import contextlib
+from typing import Any, Callable, Iterator
 
 import gradio as gr
+from gradio.components.base import server
 
 
-def wrap_preprocess(component: gr.components.Component, wrap: Callable[[Callable], Callable]) -> None:
-    """Replace an instance's ``preprocess`` (how Gradio decodes what the browser sent) with
-    ``wrap(original)``. A subclass would be treated as a custom component with a frontend of its own,
-    so the instance is patched: uploads that PIL cannot decode reach our handler (ui/upload.py), and a
-    drawing's layers are checked before they are decoded (ui/sketch.py)."""
-    component.preprocess = wrap(component.preprocess)
+def server_function(fn: Callable) -> Callable:
+    """Mark a component method as a server function (what the browser calls through
+    /component_server, e.g. the image editor's ``accept_blobs``): Gradio calls only methods marked so,
+    with its own decorator, which it exports only for custom components."""
+    return server(fn)
 
 
-def server_function(component: gr.components.Component, name: str, fn: Callable) -> None:
-    """Replace a component's server function (what the browser calls through /component_server, e.g.
-    the image editor's ``accept_blobs``): Gradio calls only methods marked ``_is_server_fn``."""
-    fn._is_server_fn = True
-    setattr(component, name, fn)
+def share_blob_storage(editor: gr.ImageEditor, storage: dict[str, Any]) -> None:
+    """Point the image editor's posted images waiting for an event (id -> its background, layers,
+    composite; read by its preprocess, filled by its accept_blobs) at `storage`, so an editor and the
+    copies Gradio builds of it for each session keep one bounded store."""
+    editor.blob_storage = storage
 
 
-def blob_storage(editor: gr.ImageEditor) -> dict[str, Any]:
-    """The image editor's posted images waiting for an event (id -> its background, layers, composite),
-    which Gradio bounds neither in number nor in size."""
-    return editor.blob_storage
+@contextlib.contextmanager
+def component_subclass() -> Iterator[None]:
+    """Define a component subclass without Gradio writing a type stub beside its module: its
+    metaclass writes (or extends) ``<module>.pyi`` for every component class, meant for custom
+    components' packages; here it would shadow the module for type checkers and litter a checkout."""
+    import gradio.component_meta as meta
+
+    write = meta.create_or_modify_pyi
+    meta.create_or_modify_pyi = lambda *args, **kwargs: None
+    try:
+        yield
+    finally:
+        meta.create_or_modify_pyi = write
 
 
 # The language switch: Gradio translates static labels in the browser from the browser's language; the

@@ -1,21 +1,25 @@
 """The drawing input of "Guess where it looks": Gradio's image editor, brush only, with what it
 accepts bounded.
 
-The editor does not send its images with the event: before it, the browser posts each image
-(background, drawing layers, composite) to the component's ``accept_blobs`` server function, which
-keeps them in the component's ``blob_storage`` under an id until the event's preprocess takes them.
-Gradio bounds neither the number of ids nor a layer's index nor the pixels a PNG decodes to, so a
-public server must: here the posting is checked (bytes per image, layer index) and the pending
-images are held to a count and a byte budget, and the preprocess reads each image's size from its
-header before decoding it and decodes only the drawing layers. Whatever is refused reaches the
-handler as ``refused(value)`` and the student gets a plain sentence. Gradio has no public API for
-this, so the instance's methods are wrapped through ui.compat; the browser test
-tests/test_browser_guess.py fails the day this stops working. Never send the editor a property
-update (gr.update(visible=...)): Gradio would build a fresh copy of it without these bounds.
+A drawing reaches the server in one of two ways: its layers uploaded as files and named in the
+event (Gradio 6.31's editor), or posted beforehand to the component's ``accept_blobs`` server
+function, which keeps them under an id until the event's preprocess takes them (earlier editors, and
+anyone who posts to /component_server). Gradio bounds neither the number of ids nor a layer's index
+nor the pixels a PNG decodes to, so a public server must: here the posting is checked (bytes per
+image, layer index), the pending images are held to a count and a byte budget, and the preprocess
+reads each layer's size from its header before decoding it and decodes only the drawing layers.
+Whatever is refused reaches the handler as ``refused(value)`` and the student gets a plain sentence.
+
+The bounds live in a subclass, not on the instance: Gradio answers any update of a component in a
+session (even an empty one, as a handler that leaves the editor alone sends) by building the
+session a fresh copy from the class and its constructor arguments, so only the class and those
+arguments reach the copy that decodes that browser's drawings. tests/test_browser_guess.py fails the
+day a browser's drawing no longer passes through these bounds.
 """
 
 from __future__ import annotations
 
+import functools
 import io
 import os
 import threading
@@ -34,6 +38,7 @@ MAX_LAYERS = 2                  # the editor shows one layer (layers=False); a s
 MAX_PENDING = 32                # drawings posted and not yet taken by an event
 MAX_PENDING_BYTES = 64 * 2**20
 _REFUSED = "refused"
+_REFUSAL = {"background": None, "layers": [], "composite": None, _REFUSED: True}
 
 
 def refused(value) -> bool:
@@ -41,59 +46,79 @@ def refused(value) -> bool:
     return isinstance(value, dict) and bool(value.get(_REFUSED))
 
 
-def editor(label, elem_id: str, height: int | str | None = None) -> gr.ImageEditor:
+def editor(label, elem_id: str, height: int | str | None = None) -> BoundedEditor:
     """A brush-only editor (no upload, crop or layers: the picture is the server's, so a drawing
     stays in its geometry) with bounded inputs. Its value's layers come as (h, w, 4) RGBA arrays."""
     brush = gr.Brush(default_size=BRUSH_RADIUS, colors=[BRUSH], default_color=BRUSH, color_mode="fixed")
-    ed = gr.ImageEditor(label=label, type="numpy", image_mode="RGBA", sources=[], transforms=[], layers=False,
-                        brush=brush, eraser=gr.Eraser(), format="png", buttons=[], elem_id=elem_id, height=height,
-                        show_label=False, interactive=True)
-    return bound(ed)
+    return BoundedEditor(label=label, type="numpy", image_mode="RGBA", sources=[], transforms=[], layers=False,
+                         brush=brush, eraser=gr.Eraser(), format="png", buttons=[], elem_id=elem_id,
+                         height=height, show_label=False, interactive=True)
 
 
-def bound(ed: gr.ImageEditor) -> gr.ImageEditor:
-    """Wrap the instance's accept_blobs and preprocess with the bounds above."""
-    accept, storage = ed.accept_blobs, compat.blob_storage(ed)
-    lock = threading.Lock()
-    rejected: dict[str, None] = {}          # ids refused while posting (ordered, bounded)
+class Pending:
+    """The images posted and not yet taken by an event (id -> background, layers, composite), with
+    the ids refused while posting."""
 
-    def accept_blobs(data):
-        meta = getattr(data, "data", None) or {}
-        files = getattr(data, "files", None) or []
-        key = str(meta.get("id", ""))
-        with lock:
-            if not files or len(files[0][1]) > MAX_IMAGE_BYTES or not _index_ok(meta):
-                rejected[key] = None
-                while len(rejected) > 4 * MAX_PENDING:
-                    rejected.pop(next(iter(rejected)))
-                storage.pop(key, None)
-                return None
-            accept(data)
-            _prune(storage, keep=key)
-        return None
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.storage: dict = {}
+        self.rejected: dict[str, None] = {}      # ordered, bounded
 
-    compat.server_function(ed, "accept_blobs", accept_blobs)
+    def reject(self, key: str) -> None:
+        self.rejected[key] = None
+        while len(self.rejected) > 4 * MAX_PENDING:
+            self.rejected.pop(next(iter(self.rejected)))
+        self.storage.pop(key, None)
 
-    def bounded(decode):
-        def preprocess(payload):
+    def take_rejected(self, key) -> bool:
+        """Whether `key` was refused while posting (forgotten once asked)."""
+        if key is None or key not in self.rejected:
+            return False
+        self.rejected.pop(key)
+        self.storage.pop(key, None)
+        return True
+
+
+PENDING = Pending()     # one budget for the server: every editor and every session's copy of one
+
+
+with compat.component_subclass():      # no type stub written beside this module
+    class BoundedEditor(gr.ImageEditor):
+        """gr.ImageEditor with the bounds above, served with the image editor's own frontend
+        (``is_template``, as Gradio's gr.Sketchpad). Keyword arguments only."""
+
+        is_template = True
+
+        @functools.wraps(gr.ImageEditor.__init__)     # Gradio reads the component's props off this signature
+        def __init__(self, **kwargs):
+            super().__init__(**kwargs)
+            compat.share_blob_storage(self, PENDING.storage)
+
+        @compat.server_function
+        def accept_blobs(self, data):
+            meta = getattr(data, "data", None) or {}
+            files = getattr(data, "files", None) or []
+            key = str(meta.get("id", ""))
+            with PENDING.lock:
+                if not files or len(files[0][1]) > MAX_IMAGE_BYTES or not _index_ok(meta):
+                    PENDING.reject(key)
+                    return None
+                super().accept_blobs(data)
+                _prune(PENDING.storage, keep=key)
+            return None
+
+        def preprocess(self, payload):
             if payload is None:
                 return None
-            key = getattr(payload, "id", None)
-            with lock:
-                if key is not None and key in rejected:
-                    rejected.pop(key)
-                    storage.pop(key, None)
-                    return {"background": None, "layers": [], "composite": None, _REFUSED: True}
+            with PENDING.lock:
+                if PENDING.take_rejected(getattr(payload, "id", None)):
+                    return dict(_REFUSAL)
             try:
-                _check_and_trim(storage, payload)
-                return decode(payload)
+                _check_and_trim(PENDING.storage, payload)
+                return super().preprocess(payload)
             except Exception:
-                storage.pop(key, None)
-                return {"background": None, "layers": [], "composite": None, _REFUSED: True}
-        return preprocess
-
-    compat.wrap_preprocess(ed, bounded)
-    return ed
+                PENDING.storage.pop(getattr(payload, "id", None), None)
+                return dict(_REFUSAL)
 
 
 def _index_ok(meta: dict) -> bool:

@@ -186,7 +186,7 @@ def build(ctx: AppContext) -> Tools:
     """The tools' endpoints: hidden components (they type the parameters and the results), no page."""
     tools = Tools(ctx)
     with gr.Column(visible=False):
-        photo = upload.tolerate_undecodable(gr.Image(type="filepath", label="photo"))   # refused in our words
+        photo = upload.TolerantImage(type="filepath", label="photo")   # refused in our words
         # the offered models and sizes as the parameters' values (public mode offers only these;
         # "default" is the server's start model, or the model's own size)
         model = gr.Dropdown(["default", *ctx.policy.models], value="default", label="model")

@@ -262,9 +262,8 @@ def build(ctx: AppContext) -> tuple[Inputs, dict]:
     typed = {"allow_custom_value": True}
     with gr.Row():
         with gr.Column(scale=1):
-            image = gr.Image(type="filepath", image_mode=None, label=L("image"), sources=["upload", "clipboard"],
-                             height=320, elem_id="upload")
-            tolerate_undecodable(image)
+            image = TolerantImage(type="filepath", image_mode=None, label=L("image"), sources=["upload", "clipboard"],
+                                  height=320, elem_id="upload")
             with gr.Row():
                 model = gr.Dropdown(model_choices(ctx), value=ctx.start.name, label=L("model"), elem_id="model",
                                     scale=3, **typed)
@@ -336,18 +335,19 @@ def wire(ctx: AppContext, inputs: Inputs, own: dict, views: dict[str, View], lan
                  **private)
 
 
-def tolerate_undecodable(image: gr.Image) -> gr.Image:
-    """Make an image input's decoding never raise: a file PIL cannot open reaches our handler
-    as a path, and vitviz explains the problem in the user's language (Gradio's decoder raises in
-    English). tests/test_app.py::test_bad_file_gets_a_message_and_the_server_keeps_serving fails the
-    day this stops working."""
-    def tolerant(decode):
-        def preprocess(payload):
+with compat.component_subclass():      # no type stub written beside this module
+    class TolerantImage(gr.Image):
+        """gr.Image whose decoding never raises: a file PIL cannot open reaches our handler as a path,
+        and vitviz explains the problem in the user's language (Gradio's decoder raises in English).
+        A subclass, served with the image's own frontend (``is_template``): Gradio rebuilds a session's
+        copy of a component from its class, so a patched instance would lose this.
+        tests/test_app.py::test_bad_file_gets_a_message_and_the_server_keeps_serving fails the day this
+        stops working."""
+
+        is_template = True
+
+        def preprocess(self, payload):
             try:
-                return decode(payload)
+                return super().preprocess(payload)
             except Exception:
                 return getattr(payload, "path", None)
-        return preprocess
-
-    compat.wrap_preprocess(image, tolerant)
-    return image
