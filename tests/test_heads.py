@@ -139,7 +139,9 @@ def test_knocking_out_nothing_is_the_plain_forward(loaded_models, analyses, kind
     result = knockout.knock_out(loaded, an, [], "zero")
     own = plain_logits(loaded, an).numpy()
     assert np.allclose(result.logits, own, atol=1e-5) and np.allclose(result.base_logits, own, atol=1e-5)
-    assert result.change == 0.0 and result.heads == ()
+    # the two rows of one batch agree to rounding, not always to the bit: on an Intel Xeon with AMX
+    # SigLIP's change was -8.9e-8 (exactly 0 on AMD Zen)
+    assert abs(result.change) < 1e-5 and result.heads == ()
     with torch.no_grad():
         out = loaded.forward(an.pixel_values[None], output_attentions=True)
     att = torch.stack([a[0] for a in out.attentions])
