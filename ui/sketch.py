@@ -38,7 +38,11 @@ MAX_LAYERS = 2                  # the editor shows one layer (layers=False); a s
 MAX_PENDING = 32                # drawings posted and not yet taken by an event
 MAX_PENDING_BYTES = 64 * 2**20
 _REFUSED = "refused"
-_REFUSAL = {"background": None, "layers": [], "composite": None, _REFUSED: True}
+
+
+def refusal() -> dict:
+    """The value the handler gets for a drawing these bounds refused (a fresh dict each time)."""
+    return {"background": None, "layers": [], "composite": None, _REFUSED: True}
 
 
 def refused(value) -> bool:
@@ -112,13 +116,13 @@ with compat.component_subclass():      # no type stub written beside this module
                 return None
             with PENDING.lock:
                 if PENDING.take_rejected(getattr(payload, "id", None)):
-                    return dict(_REFUSAL)
+                    return refusal()
             try:
                 _check_and_trim(PENDING.storage, payload)
                 return super().preprocess(payload)
             except Exception:
                 PENDING.storage.pop(getattr(payload, "id", None), None)
-                return dict(_REFUSAL)
+                return refusal()
 
 
 def _index_ok(meta: dict) -> bool:
