@@ -81,9 +81,8 @@ class Waiting:
         with self._lock:
             for key in [k for k, (since, _) in self._places.items() if now - since > self.expire_s]:
                 del self._places[key]
-            held = self._places.pop(owner, None)
+            held = self._places.get(owner)
             if held is not None and photo and held[1] == photo:
-                self._places[owner] = held
                 return False
             if held is None and len(self._places) >= limit:
                 raise Busy(len(self._places))
