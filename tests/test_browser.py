@@ -217,3 +217,20 @@ def test_regression_a_replaced_photo_is_analysed_once_and_gives_its_place_back(a
     assert seen["photos"] == 3
     assert len(seen["ctx"].waiting) == 0
     page.close()
+
+
+def test_regression_a_bad_file_after_an_example_gets_our_message(app_url, browser, tmp_path):
+    """Gradio's Examples send the photo input an update, and Gradio answers it by building the tab a
+    fresh copy of the input from its class: the catch of undecodable files, once patched on the
+    instance, was gone after a first example click, and Gradio's English error replaced ours."""
+    bad = tmp_path / "notes.png"
+    bad.write_text("not an image")
+    page = browser.new_page(viewport={"width": 1280, "height": 800}, locale="en-US")
+    page.goto(app_url)
+    page.wait_for_selector("#upload", timeout=60_000)
+    page.locator("button.gallery-item").first.click()
+    page.wait_for_function("() => document.querySelector('#status').innerText.includes('Analyzed')", timeout=60_000)
+    settle(page)
+    upload(page, bad, expect="not an image")
+    assert not page.locator(".toast-body").count()
+    page.close()
