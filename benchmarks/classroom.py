@@ -11,10 +11,10 @@ browser context per student. Every student, all at once:
   photo     pick an example (even-numbered students click the example gallery, the others upload
             the same file from disk), until the status says it was analysed
   view 1    switch to Explain · Rollout, until its picture shows
-  view 2    switch to See · Guess where it looks, until the picture to draw on shows
+  view 2    switch to See · Guess where it looks, until this photo's picture to draw on is in
   draw      draw a ring on the photo, type a nickname, tick share (in the browser: no request)
   reveal    press Reveal: until the score and the board with the student's own nickname show (from the
-            last press: a browser starved of CPU may drop a drawing's strokes, and the student draws again)
+            last press: should the page say nothing was drawn, the student draws again, and the run counts it)
 
 then a second round with the next example photo. Nothing may be lost: every step must end with its
 answer, no error message may show, and at the end every nickname must be on its photo's board
@@ -48,7 +48,12 @@ STEP_TIMEOUT_MS = 600_000
 STEPS = ("open", "photo", "view 1", "view 2", "draw", "reveal")
 SHOWN_ERRORS = "[...document.querySelectorAll('.toast-body, .error')].map(e => e.innerText).join(' | ')"
 ERROR_JS = f"() => {SHOWN_ERRORS}"
-SCORE_JS = "(sel) => document.querySelector(sel).innerText.trim() !== ''"     # the guess view's render came
+# The guess view's render for this photo came: its score line asks for a drawing and the editor's new
+# picture is in (no status tracker on it). Sooner, in round 2, the score line still held round 1's
+# score, the student drew on round 1's picture and the render's new picture wiped the strokes (a run
+# logged the layers the server got: none, for 8 of 30 round-2 drawings).
+GUESS_READY_JS = """(todo) => document.querySelector('#guess-score').innerText.includes(todo)
+    && !document.querySelector('#guess-editor .wrap:not(.hide)')"""
 # Notes when an answer to the element is under way (Gradio shows its status tracker): the same answer twice
 # ("Nothing is drawn yet" again) leaves the text as it was, and only this tells it came.
 WATCH_JS = """(sel) => { const el = document.querySelector(sel); window.__pending_seen = false;
@@ -75,7 +80,7 @@ class Student:
         self.errors: list[str] = []
         self.boards: list[str] = []
         self.page = None
-        self.redrawn = 0          # drawings the page said were empty (a starved browser dropped the strokes)
+        self.redrawn = 0          # drawings the page said were empty, drawn again
         self.pressed = 0.0        # the last Reveal's seconds from press to answer
 
     async def step(self, name: str, action) -> None:
@@ -148,9 +153,9 @@ class Student:
             await share.check()
 
     async def reveal(self) -> None:
-        """Press Reveal until the score and the board come. A browser starved of CPU can drop the mouse
-        moves of a drawing; the page then says nothing was drawn, and the student draws again (at most
-        four times more), as a student would: the time is that of the last press."""
+        """Press Reveal until the score and the board come. Should the page say nothing was drawn (the
+        strokes lost), the student draws again (at most four times more), as a student would, and the
+        run counts it: the time is that of the last press."""
         page = self.page
         for _ in range(5):
             before = await page.locator("#guess-score").inner_text()
@@ -186,7 +191,8 @@ class Student:
             await self.step("photo", lambda: self.photo((self.index + round_) % count, round_))
             rollout = (t("sec_explain"), t("tab_rollout"), PICTURE_JS, "#rollout-photo")
             await self.step("view 1", lambda: self.view(*rollout))
-            await self.step("view 2", lambda: self.view(t("sec_see"), t("tab_guess"), SCORE_JS, "#guess-score"))
+            await self.step("view 2", lambda: self.view(t("sec_see"), t("tab_guess"), GUESS_READY_JS,
+                                                                t("guess_todo")[:30]))
             await self.step("draw", self.draw)
             await self.step("reveal", self.reveal)
         except Exception as exc:      # a lost step: said in the table, never hidden
@@ -248,7 +254,7 @@ def report(class_: list[Student], phases: list[tuple], rounds: int, sampler: Rss
     print(f"board entries: {len(class_) - len(missing)}/{len(class_)} nicknames on their photo's board"
           + (f"; missing: {', '.join(missing)}" if missing else ""))
     print(f"errors shown: {len(errors)}" + "".join(f"\n  {e}" for e in errors[:20]))
-    print(f"drawings redrawn because the starved browser dropped the strokes: {sum(s.redrawn for s in class_)}")
+    print(f"drawings the page said were empty, drawn again: {sum(s.redrawn for s in class_)}")
     return not missing and not errors
 
 
