@@ -48,12 +48,12 @@ STEP_TIMEOUT_MS = 600_000
 STEPS = ("open", "photo", "view 1", "view 2", "draw", "reveal")
 SHOWN_ERRORS = "[...document.querySelectorAll('.toast-body, .error')].map(e => e.innerText).join(' | ')"
 ERROR_JS = f"() => {SHOWN_ERRORS}"
-# The guess view's render for this photo came: its score line asks for a drawing and the editor's new
-# picture is in (no status tracker on it). Sooner, in round 2, the score line still held round 1's
-# score, the student drew on round 1's picture and the render's new picture wiped the strokes (a run
-# logged the layers the server got: none, for 8 of 30 round-2 drawings).
-GUESS_READY_JS = """(todo) => document.querySelector('#guess-score').innerText.includes(todo)
-    && !document.querySelector('#guess-editor .wrap:not(.hide)')"""
+# The guess view's render for this photo came (it sets the score line and the picture to draw on in
+# one answer): the score line asks for a drawing. Sooner, in round 2, the score line still held round
+# 1's score, the student drew on round 1's picture and the render's new picture wiped the strokes (a
+# run logged the layers the server got: none, for 8 of 30 round-2 drawings). Waiting also for the
+# editor's status tracker to hide lost 4 of 30 students for 600 s: the editor keeps a '.wrap' shown.
+GUESS_READY_JS = "(todo) => document.querySelector('#guess-score').innerText.includes(todo)"
 # Notes when an answer to the element is under way (Gradio shows its status tracker): the same answer twice
 # ("Nothing is drawn yet" again) leaves the text as it was, and only this tells it came.
 WATCH_JS = """(sel) => { const el = document.querySelector(sel); window.__pending_seen = false;
